@@ -1,0 +1,1 @@
+"""torch Datasets and augmentations over prepared data."""

@@ -1,0 +1,149 @@
+"""KITTI raw as monodepth2 reads it: frame triplets and stereo pairs at 4 scales, with intrinsics.
+
+Samples are dicts with monodepth2's keys — `("color", f, s)`, `("color_aug", f, s)` (3, H/2^s, W/2^s),
+`("K", s)`, `("inv_K", s)` (4, 4) and `"stereo_T"` (4, 4) — so the methods' losses read them unchanged.
+Augmentation draws from a generator seeded by (seed, epoch, index): a sample is the same whatever the
+number of loader workers, and resuming an epoch replays it exactly.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+
+from depthrepro.data.augment import ColorJitter, JitterConfig
+from depthrepro.io.kitti import SplitEntry, image_path
+
+FrameId = int | str
+OTHER_SIDE = {"l": "r", "r": "l"}
+# monodepth2 trains with a unit-less stereo baseline of 0.1; evaluation rescales by 0.54 / 0.1 = 5.4.
+TRAIN_STEREO_BASELINE = 0.1
+
+
+@dataclass(frozen=True)
+class AugmentConfig:
+    """Training-time augmentation probabilities and colour-jitter ranges."""
+
+    flip_prob: float = 0.5
+    color_prob: float = 0.5
+    jitter: JitterConfig = field(default_factory=JitterConfig)
+
+    @staticmethod
+    def from_dict(d: dict) -> AugmentConfig:
+        jitter = JitterConfig(**{k: d[k] for k in ("brightness", "contrast", "saturation", "hue") if k in d})
+        return AugmentConfig(flip_prob=d.get("flip_prob", 0.5), color_prob=d.get("color_prob", 0.5),
+                             jitter=jitter)
+
+
+def load_rgb(path: Path) -> Image.Image:
+    """An RGB PIL image, with an error naming the file when it is missing or unreadable."""
+    try:
+        with Image.open(path) as img:
+            return img.convert("RGB")
+    except FileNotFoundError:
+        raise FileNotFoundError(f"{path}: image not found") from None
+    except OSError as err:
+        raise OSError(f"{path}: cannot decode image ({err})") from None
+
+
+def to_tensor(img: Image.Image) -> torch.Tensor:
+    """PIL RGB → (3, H, W) float32 in [0, 1]."""
+    arr = np.asarray(img, dtype=np.float32) / 255.0
+    return torch.from_numpy(arr.transpose(2, 0, 1).copy())
+
+
+def scale_pyramid(img: Image.Image, height: int, width: int, num_scales: int) -> list[Image.Image]:
+    """monodepth2's pyramid: full image → (H, W) → each next scale from the previous, Lanczos."""
+    levels = [img.resize((width, height), Image.LANCZOS)]
+    for s in range(1, num_scales):
+        levels.append(levels[-1].resize((width // 2**s, height // 2**s), Image.LANCZOS))
+    return levels
+
+
+def intrinsics_at(normalised: np.ndarray, height: int, width: int) -> np.ndarray:
+    """4×4 pixel intrinsics from KITTI-normalised (2, 3) rows, for an image of (height, width)."""
+    K = np.eye(4, dtype=np.float32)
+    K[0, :3] = np.asarray(normalised[0], dtype=np.float32) * width
+    K[1, :3] = np.asarray(normalised[1], dtype=np.float32) * height
+    return K
+
+
+class KittiRawDataset(torch.utils.data.Dataset):
+    """Split entries of a KITTI-raw-format tree (real or synthetic) as monodepth2 training samples."""
+
+    def __init__(self, root: Path, entries: list[SplitEntry], height: int, width: int,
+                 frame_ids: list[FrameId], intrinsics: np.ndarray, *, num_scales: int = 4,
+                 is_train: bool = False, image_ext: str = "jpg", augment: AugmentConfig | None = None,
+                 seed: int = 0) -> None:
+        if height % 32 or width % 32:
+            raise ValueError(f"height {height} and width {width} must be multiples of 32")
+        self.root, self.entries = Path(root), list(entries)
+        self.height, self.width, self.num_scales = height, width, num_scales
+        self.frame_ids = list(frame_ids)
+        self.intrinsics = np.asarray(intrinsics, dtype=np.float32)
+        self.is_train, self.image_ext = is_train, image_ext
+        self.augment = augment or AugmentConfig()
+        self.seed, self.epoch = seed, 0
+
+    def set_epoch(self, epoch: int) -> None:
+        """Select the augmentation stream of `epoch` (call before creating the epoch's iterator)."""
+        self.epoch = epoch
+
+    def __len__(self) -> int:
+        return len(self.entries)
+
+    def _frame_path(self, entry: SplitEntry, frame_id: FrameId) -> Path:
+        if frame_id == "s":
+            return image_path(self.root, entry.folder, entry.frame, OTHER_SIDE[entry.side], self.image_ext)
+        return image_path(self.root, entry.folder, entry.frame + int(frame_id), entry.side, self.image_ext)
+
+    def __getitem__(self, index: int) -> dict:
+        entry = self.entries[index]
+        rng = np.random.default_rng((self.seed, self.epoch, index))
+        do_color = self.is_train and rng.random() < self.augment.color_prob
+        do_flip = self.is_train and rng.random() < self.augment.flip_prob
+        jitter = ColorJitter.sample(self.augment.jitter, rng) if do_color else None
+
+        sample: dict = {}
+        for f in self.frame_ids:
+            img = load_rgb(self._frame_path(entry, f))
+            if do_flip:
+                img = img.transpose(Image.FLIP_LEFT_RIGHT)
+            for s, level in enumerate(scale_pyramid(img, self.height, self.width, self.num_scales)):
+                t = to_tensor(level)
+                sample[("color", f, s)] = t
+                sample[("color_aug", f, s)] = jitter(t) if jitter else t
+
+        for s in range(self.num_scales):
+            K = intrinsics_at(self.intrinsics, self.height // 2**s, self.width // 2**s)
+            sample[("K", s)] = torch.from_numpy(K)
+            sample[("inv_K", s)] = torch.from_numpy(np.linalg.pinv(K).astype(np.float32))
+
+        if "s" in self.frame_ids:
+            stereo_T = np.eye(4, dtype=np.float32)
+            baseline_sign = -1.0 if do_flip else 1.0
+            side_sign = -1.0 if entry.side == "l" else 1.0
+            stereo_T[0, 3] = side_sign * baseline_sign * TRAIN_STEREO_BASELINE
+            sample["stereo_T"] = torch.from_numpy(stereo_T)
+        return sample
+
+
+class KittiTestImages(torch.utils.data.Dataset):
+    """Test-split images at the network resolution: (3, H, W) in [0, 1], as monodepth2's evaluation loads them."""
+
+    def __init__(self, root: Path, entries: list[SplitEntry], height: int, width: int,
+                 image_ext: str = "jpg") -> None:
+        self.root, self.entries = Path(root), list(entries)
+        self.height, self.width, self.image_ext = height, width, image_ext
+
+    def __len__(self) -> int:
+        return len(self.entries)
+
+    def __getitem__(self, index: int) -> torch.Tensor:
+        e = self.entries[index]
+        img = load_rgb(image_path(self.root, e.folder, e.frame, e.side, self.image_ext))
+        return to_tensor(img.resize((self.width, self.height), Image.LANCZOS))

@@ -1,0 +1,1 @@
+"""Evaluation: named protocols, depth metrics, flip post-processing and pose ATE."""

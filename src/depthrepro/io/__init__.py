@@ -1,0 +1,1 @@
+"""Dataset file formats (KITTI calibration, Velodyne, OXTS, split lists, depth PNG); numpy only."""

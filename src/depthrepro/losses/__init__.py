@@ -1,0 +1,1 @@
+"""Photometric, smoothness and other self-supervised training losses."""

@@ -1,0 +1,1 @@
+"""One module per paper, composing nets and losses; registered by name."""

@@ -1,0 +1,1 @@
+"""Prepared data: ground-truth depth export for the evaluation splits."""

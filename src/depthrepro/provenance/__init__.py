@@ -1,0 +1,1 @@
+"""Provenance: code fingerprints, data hashes, git state and run tracking."""

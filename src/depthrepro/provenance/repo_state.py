@@ -1,0 +1,41 @@
+"""Git state of the checkout and DVC hashes of tracked data, read without importing git or dvc."""
+
+from __future__ import annotations
+
+import hashlib
+import subprocess
+from pathlib import Path
+
+import yaml
+
+
+def git_state(repo: Path) -> dict[str, str]:
+    """`{"commit": sha | "unknown", "dirty": "true" | "false" | "unknown"}` of the checkout at `repo`."""
+    try:
+        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=repo, capture_output=True, text=True,
+                                check=True).stdout.strip()
+        status = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=repo,
+                                capture_output=True, text=True, check=True).stdout
+    except (OSError, subprocess.CalledProcessError):
+        return {"commit": "unknown", "dirty": "unknown"}
+    return {"commit": commit, "dirty": "true" if status.strip() else "false"}
+
+
+def dvc_hash(dvc_file: Path) -> str:
+    """The md5 recorded for the single output of a `.dvc` file (e.g. `data.dvc`)."""
+    try:
+        doc = yaml.safe_load(dvc_file.read_text())
+        return str(doc["outs"][0]["md5"])
+    except FileNotFoundError:
+        raise FileNotFoundError(f"{dvc_file}: not found; track the data with `depthrepro track-data`") from None
+    except (KeyError, IndexError, TypeError, yaml.YAMLError) as err:
+        raise ValueError(f"{dvc_file}: expected a DVC file with outs[0].md5 ({err})") from None
+
+
+def file_sha256(path: Path, chunk: int = 1 << 20) -> str:
+    """sha256 hex digest of a file's bytes."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while block := f.read(chunk):
+            h.update(block)
+    return h.hexdigest()

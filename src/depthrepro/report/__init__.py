@@ -1,0 +1,1 @@
+"""Reports: paper tables (reported beside reproduced numbers) with provenance footers."""

@@ -1,0 +1,1 @@
+"""Training: the loop, checkpoints with exact resume, seeding."""

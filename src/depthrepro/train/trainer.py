@@ -1,0 +1,136 @@
+"""The training loop shared by every method: Adam + step decay, epoch checkpoints, exact resume.
+
+A method is an `nn.Module` with `training_step(batch) -> (loss, logs)` and
+`checkpoint_state()` / `load_checkpoint_state(state)`. The loop saves `resume.pt` after every epoch
+(model, optimizer, scheduler, RNG states, epoch, step) and picks it up on restart, so a killed job
+continues where the last finished epoch left off and, in deterministic mode, ends bit-identical.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from tqdm import tqdm
+
+from depthrepro.train.seeding import rng_state, set_rng_state
+
+MetricsLogger = Callable[[dict[str, float], int], None]
+
+
+class TrainingDiverged(RuntimeError):
+    """The loss became NaN or infinite; the last good checkpoint is kept."""
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """Optimisation schedule of a profile."""
+
+    batch_size: int
+    num_epochs: int
+    learning_rate: float
+    scheduler_step_size: int
+    num_workers: int = 0
+    log_every: int = 10
+
+
+@dataclass
+class TrainResult:
+    """What a finished training reports."""
+
+    epochs: int
+    steps: int
+    final_loss: float
+    samples_per_s: float
+    data_wait_fraction: float
+
+
+def save_atomic(obj: object, path: Path) -> None:
+    """torch.save to a temporary file, then rename: a killed job never leaves half a file."""
+    tmp = path.with_name(path.name + ".tmp")
+    torch.save(obj, tmp)
+    os.replace(tmp, path)
+
+
+def _move(batch: dict, device: torch.device) -> dict:
+    return {k: v.to(device, non_blocking=True) if torch.is_tensor(v) else v for k, v in batch.items()}
+
+
+def train(method: torch.nn.Module, dataset: torch.utils.data.Dataset, schedule: Schedule, work_dir: Path,
+          seed: int, device: torch.device, fingerprint: str, log_metrics: MetricsLogger | None = None
+          ) -> TrainResult:
+    """Train `method` on `dataset`.
+
+    `work_dir/resume.pt` holds the state after the last finished epoch; it is resumed only when its
+    `fingerprint` (config, code and data identity) equals this run's, and removed once training ends.
+    """
+    work_dir.mkdir(parents=True, exist_ok=True)
+    resume_path = work_dir / "resume.pt"
+    method.to(device)
+    optimizer = torch.optim.Adam(method.parameters(), lr=schedule.learning_rate)
+    scheduler = torch.optim.lr_scheduler.StepLR(optimizer, schedule.scheduler_step_size, 0.1)
+    loader_gen = torch.Generator().manual_seed(seed)
+    start_epoch, step = 0, 0
+    state = torch.load(resume_path, map_location=device, weights_only=False) if resume_path.is_file() else None
+    if state is not None and state.get("fingerprint") != fingerprint:
+        print(f"ignoring {resume_path}: it belongs to another configuration", flush=True)
+        state = None
+    if state is not None:
+        method.load_checkpoint_state(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        scheduler.load_state_dict(state["scheduler"])
+        loader_gen.set_state(state["loader_generator"])
+        set_rng_state(state["rng"])
+        start_epoch, step = state["epoch"], state["step"]
+        print(f"resumed from {resume_path} at epoch {start_epoch}, step {step}", flush=True)
+
+    loader = torch.utils.data.DataLoader(
+        dataset, batch_size=schedule.batch_size, shuffle=True, drop_last=True, generator=loader_gen,
+        num_workers=schedule.num_workers, pin_memory=device.type == "cuda",
+        persistent_workers=False)
+    if len(loader) == 0:
+        raise ValueError(f"{len(dataset)} training samples are fewer than one batch of {schedule.batch_size}")
+
+    loss_value, wait_total, busy_total, samples = math.nan, 0.0, 0.0, 0
+    for epoch in range(start_epoch, schedule.num_epochs):
+        method.train()
+        if hasattr(dataset, "set_epoch"):
+            dataset.set_epoch(epoch)
+        bar = tqdm(loader, desc=f"epoch {epoch + 1}/{schedule.num_epochs}", mininterval=5.0)
+        t_ready = time.perf_counter()
+        for batch in bar:
+            t_got = time.perf_counter()
+            loss, logs = method.training_step(_move(batch, device))
+            if not torch.isfinite(loss):
+                raise TrainingDiverged(
+                    f"loss is {loss.item()} at epoch {epoch}, step {step}; the last good state is {resume_path}")
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            step += 1
+            loss_value = float(loss.detach())
+            t_done = time.perf_counter()
+            wait_total += t_got - t_ready
+            busy_total += t_done - t_got
+            samples += schedule.batch_size
+            if log_metrics and step % schedule.log_every == 0:
+                elapsed = wait_total + busy_total
+                log_metrics({"loss": loss_value, **logs, "lr": optimizer.param_groups[0]["lr"],
+                             "samples_per_s": samples / elapsed, "data_wait_fraction": wait_total / elapsed},
+                            step)
+            bar.set_postfix(loss=f"{loss_value:.4f}", refresh=False)
+            t_ready = time.perf_counter()
+        scheduler.step()
+        save_atomic({"model": method.checkpoint_state(), "optimizer": optimizer.state_dict(),
+                     "scheduler": scheduler.state_dict(), "loader_generator": loader_gen.get_state(),
+                     "rng": rng_state(), "epoch": epoch + 1, "step": step, "fingerprint": fingerprint}, resume_path)
+
+    resume_path.unlink(missing_ok=True)
+    elapsed = max(wait_total + busy_total, 1e-9)
+    return TrainResult(epochs=schedule.num_epochs, steps=step, final_loss=loss_value,
+                       samples_per_s=samples / elapsed, data_wait_fraction=wait_total / elapsed)

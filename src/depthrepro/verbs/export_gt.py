@@ -1,0 +1,21 @@
+"""`depthrepro export-gt`: ground-truth depths of a test split, as monodepth2's export_gt_depth."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from depthrepro.prepare.gt_export import export_gt_depths
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--raw-root", type=Path, required=True)
+    p.add_argument("--split-file", type=Path, required=True)
+    p.add_argument("--kind", required=True, choices=["eigen", "eigen_benchmark"])
+    p.add_argument("--out", type=Path, required=True)
+
+
+def run(args: argparse.Namespace) -> int:
+    n = export_gt_depths(args.raw_root, args.split_file, args.out, args.kind)
+    print(f"{args.out}: {n} ground-truth maps ({args.kind})")
+    return 0

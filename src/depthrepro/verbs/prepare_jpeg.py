@@ -1,0 +1,30 @@
+"""`depthrepro prepare-jpeg`: monodepth2's JPEG conversion of a KITTI-raw tree."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+from pathlib import Path
+
+from depthrepro.prepare.jpeg import JpegSettings, convert_tree
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--raw-root", type=Path, required=True)
+    p.add_argument("--out", type=Path, required=True, help="root of the JPEG tree (same layout)")
+    p.add_argument("--quality", type=int, default=92)
+    p.add_argument("--workers", type=int, default=1)
+    p.add_argument("--remove-png", action="store_true", help="delete the PNGs after conversion")
+
+
+def run(args: argparse.Namespace) -> int:
+    summary = convert_tree(args.raw_root, args.out, JpegSettings(quality=args.quality), workers=args.workers,
+                           keep_png=not args.remove_png)
+    summary["raw_root"] = str(args.raw_root)
+    manifest = args.out / "manifest.json"
+    tmp = manifest.with_name(manifest.name + ".tmp")
+    tmp.write_text(json.dumps(summary, indent=1))
+    os.replace(tmp, manifest)
+    print(json.dumps(summary, indent=1))
+    return 0

@@ -1,0 +1,64 @@
+"""`depthrepro score`: metrics of a predictions file under a named protocol, with provenance."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+
+from depthrepro.evaluate.post_process import batch_post_process_disparity
+from depthrepro.evaluate.protocols import load_protocol
+from depthrepro.evaluate.score import score_depth
+from depthrepro.prepare.gt_export import load_gt_depths
+from depthrepro.provenance.code_digest import code_digest
+from depthrepro.provenance.repo_state import dvc_hash, file_sha256, git_state
+from depthrepro.provenance.tracking import tracked_run
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--predictions", type=Path, required=True, help=".npz from `depthrepro predict`")
+    p.add_argument("--gt", type=Path, required=True, help="ground truth from `depthrepro export-gt`")
+    p.add_argument("--protocol", required=True, help="name in params/protocols.yaml")
+    p.add_argument("--protocols-file", type=Path, default=Path("params/protocols.yaml"))
+    p.add_argument("--train-record", type=Path, help="train.json of the checkpoint, for provenance")
+    p.add_argument("--out", type=Path, required=True)
+    p.add_argument("--results-dir", type=Path, default=Path("results"))
+
+
+def run(args: argparse.Namespace) -> int:
+    protocol = load_protocol(args.protocol, args.protocols_file)
+    with np.load(args.predictions) as pred:
+        disp = pred["disp"]
+        if protocol.post_process:
+            disp = batch_post_process_disparity(disp, pred["disp_flipped"])
+        stereo = bool(pred["trained_with_stereo"])
+        method, stage = str(pred["method"]), str(pred["checkpoint_stage"])
+        checkpoint_sha = str(pred["checkpoint_sha256"])
+    gt = load_gt_depths(args.gt)
+    score = score_depth(disp, gt, protocol, stereo_trained=stereo)
+
+    train = json.loads(args.train_record.read_text()) if args.train_record else {}
+    git = git_state(Path.cwd())
+    src_root = Path(__file__).resolve().parents[2]
+    tags = {"stage": "score", "method": method, "weights": stage, "protocol": protocol.name,
+            "code.digest": code_digest(src_root, ["depthrepro.verbs.score"]), "git.commit": git["commit"],
+            "git.dirty": git["dirty"], "data.md5": dvc_hash(Path("data.dvc")),
+            "predictions.sha256": file_sha256(args.predictions), "gt.sha256": file_sha256(args.gt),
+            "checkpoint.sha256": checkpoint_sha, "train.mlflow_run_id": train.get("mlflow_run_id", "")}
+    with tracked_run(args.results_dir, f"score/{method}/{stage}/{protocol.name}", tags,
+                     {"protocol": protocol.name, "stereo_trained": stereo}) as mlrun:
+        import mlflow
+
+        mlflow.log_metrics(score.mean_dict())
+        record = {**score.to_json_dict(), "provenance": {**tags, "mlflow_run_id": mlrun.info.run_id,
+                                                         "predictions": str(args.predictions),
+                                                         "gt": str(args.gt), "train": train}}
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = args.out.with_name(args.out.name + ".tmp")
+    tmp.write_text(json.dumps(record, indent=1, default=str))
+    os.replace(tmp, args.out)
+    print(json.dumps(score.mean_dict()))
+    return 0

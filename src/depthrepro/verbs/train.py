@@ -1,0 +1,114 @@
+"""`depthrepro train`: train a registered method; writes init.pt, final.pt and train.json."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import torch
+import yaml
+
+from depthrepro.data.kitti_raw import AugmentConfig, KittiRawDataset
+from depthrepro.io.kitti import read_split_file
+from depthrepro.methods.registry import build_method
+from depthrepro.provenance.code_digest import code_digest
+from depthrepro.provenance.repo_state import dvc_hash, file_sha256, git_state
+from depthrepro.provenance.tracking import tracked_run
+from depthrepro.train.seeding import seed_everything
+from depthrepro.train.trainer import Schedule, save_atomic, train
+
+SCHEDULE_KEYS = ("batch_size", "num_epochs", "learning_rate", "scheduler_step_size", "num_workers")
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--method", required=True)
+    p.add_argument("--dataset", required=True, help="key of params/datasets.yaml")
+    p.add_argument("--profile", required=True, help="profile of the method's params file (smoke, paper)")
+    p.add_argument("--seed", type=int, required=True)
+    p.add_argument("--images", type=Path, required=True, help="prepared (JPEG) KITTI-format root")
+    p.add_argument("--split-file", type=Path, required=True)
+    p.add_argument("--out", type=Path, required=True)
+    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--params-dir", type=Path, default=Path("params"))
+    p.add_argument("--results-dir", type=Path, default=Path("results"))
+
+
+def load_method_params(params_dir: Path, method: str, profile: str) -> tuple[dict, dict]:
+    """(method params file, its `profile` entry), with errors naming the file and key."""
+    path = params_dir / "methods" / f"{method}.yaml"
+    if not path.is_file():
+        raise SystemExit(f"{path}: no params file for method {method!r}")
+    params = yaml.safe_load(path.read_text())
+    if profile not in params.get("profiles", {}):
+        raise SystemExit(f"{path}: no profile {profile!r} under profiles")
+    return params, params["profiles"][profile]
+
+
+def run(args: argparse.Namespace) -> int:
+    torch.set_num_threads(args.threads)
+    params, prof = load_method_params(args.params_dir, args.method, args.profile)
+    dataset_cfg = yaml.safe_load((args.params_dir / "datasets.yaml").read_text())[args.dataset]
+    model_cfg = {**params["model"], "height": prof["height"], "width": prof["width"]}
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    seed_everything(args.seed, deterministic=prof.get("deterministic", False))
+
+    method = build_method(args.method, model_cfg)
+    weights_init = "scratch"
+    if prof["weights_init"] == "pretrained":
+        imagenet = Path(params["imagenet_weights"])
+        if imagenet.is_file():
+            method.init_from_imagenet(imagenet)
+            weights_init = f"imagenet:{file_sha256(imagenet)[:12]}"
+        else:
+            print(f"warning: {imagenet} not found; training from random initialisation", flush=True)
+            weights_init = "scratch (ImageNet weights not downloaded)"
+
+    args.out.mkdir(parents=True, exist_ok=True)
+    checkpoint_meta = {"method": args.method, "model_cfg": model_cfg, "seed": args.seed,
+                       "trained_with_stereo": bool(params["trained_with_stereo"]),
+                       "image_ext": params["data"]["image_ext"], "weights_init": weights_init}
+    save_atomic({**checkpoint_meta, "stage": "init", "state": method.checkpoint_state()}, args.out / "init.pt")
+
+    dataset = KittiRawDataset(
+        args.images, read_split_file(args.split_file), prof["height"], prof["width"],
+        params["model"]["frame_ids"], np.array(dataset_cfg["intrinsics"]), is_train=True,
+        image_ext=params["data"]["image_ext"], augment=AugmentConfig.from_dict(params["data"]["augment"]),
+        seed=args.seed)
+    schedule = Schedule(**{k: prof[k] for k in SCHEDULE_KEYS})
+
+    src_root = Path(__file__).resolve().parents[2]
+    digest = code_digest(src_root, ["depthrepro.verbs.train", f"depthrepro.methods.{args.method}"])
+    git = git_state(Path.cwd())
+    images_manifest = json.loads((args.images / "manifest.json").read_text())
+    tags = {"stage": "train", "method": args.method, "dataset": args.dataset, "profile": args.profile,
+            "seed": str(args.seed), "code.digest": digest, "git.commit": git["commit"], "git.dirty": git["dirty"],
+            "data.md5": dvc_hash(Path("data.dvc")), "prepared.jpeg_sha256": images_manifest["jpeg_tree_sha256"],
+            "device": str(device), "torch": torch.__version__, "weights_init": weights_init}
+    run_params = {**{f"model.{k}": v for k, v in model_cfg.items()}, **{f"profile.{k}": v for k, v in prof.items()},
+                  "train_samples": len(dataset)}
+    with tracked_run(args.results_dir, f"train/{args.method}/{args.dataset}/{args.profile}/seed{args.seed}",
+                     tags, run_params) as mlrun:
+        import mlflow
+
+        fingerprint = json.dumps([model_cfg, prof, args.seed, digest, tags["data.md5"],
+                                  tags["prepared.jpeg_sha256"]], sort_keys=True, default=str)
+        result = train(method, dataset, schedule, args.out / "work", args.seed, device, fingerprint,
+                       log_metrics=lambda m, step: mlflow.log_metrics(m, step=step))
+        mlflow.log_metrics({"final_loss": result.final_loss, "samples_per_s": result.samples_per_s,
+                            "data_wait_fraction": result.data_wait_fraction})
+        save_atomic({**checkpoint_meta, "stage": "final", "epoch": result.epochs, "step": result.steps,
+                     "state": method.checkpoint_state()}, args.out / "final.pt")
+        record = {**tags, "mlflow_run_id": mlrun.info.run_id, "model_cfg": model_cfg, "profile_params": prof,
+                  "train_samples": len(dataset), "epochs": result.epochs, "steps": result.steps,
+                  "final_loss": result.final_loss, "samples_per_s": result.samples_per_s,
+                  "data_wait_fraction": result.data_wait_fraction,
+                  "checkpoints": {name: file_sha256(args.out / f"{name}.pt") for name in ("init", "final")}}
+        mlflow.set_tags({"checkpoint.final.sha256": record["checkpoints"]["final"]})
+    tmp = args.out / "train.json.tmp"
+    tmp.write_text(json.dumps(record, indent=1, default=str))
+    os.replace(tmp, args.out / "train.json")
+    print(json.dumps({k: record[k] for k in ("mlflow_run_id", "steps", "final_loss", "samples_per_s")}))
+    return 0

@@ -1,0 +1,108 @@
+"""The training loop: loss decreases, a killed run resumes bit-identically, NaN stops with a clear error."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+from torch import nn
+
+from depthrepro.train.seeding import seed_everything
+from depthrepro.train.trainer import Schedule, TrainingDiverged, train
+
+
+class TinyRegressor(nn.Module):
+    """A stand-in method with the trainer's interface: fits y = 3x + noise drawn from torch's RNG."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.net = nn.Sequential(nn.Linear(4, 8), nn.Linear(8, 1))
+        self.poison = False
+
+    def training_step(self, batch: dict) -> tuple[torch.Tensor, dict[str, float]]:
+        noise = 1e-3 * torch.randn_like(batch["y"])  # exercises the saved torch RNG state
+        loss = ((self.net(batch["x"]) - batch["y"] - noise) ** 2).mean()
+        if self.poison:
+            loss = loss * float("nan")
+        return loss, {}
+
+    def checkpoint_state(self) -> dict:
+        return {"net": self.net.state_dict()}
+
+    def load_checkpoint_state(self, state: dict) -> None:
+        self.net.load_state_dict(state["net"])
+
+
+class Points(torch.utils.data.Dataset):
+    def __init__(self, n: int = 32) -> None:
+        g = torch.Generator().manual_seed(1)
+        self.x = torch.randn(n, 4, generator=g)
+
+    def __len__(self) -> int:
+        return len(self.x)
+
+    def __getitem__(self, i: int) -> dict:
+        return {"x": self.x[i], "y": 3 * self.x[i, :1]}
+
+
+SCHEDULE = Schedule(batch_size=4, num_epochs=4, learning_rate=3e-2, scheduler_step_size=3, log_every=1)
+
+
+def _fresh(seed: int = 0) -> TinyRegressor:
+    seed_everything(seed, deterministic=True)
+    return TinyRegressor()
+
+
+def test_loss_decreases(tmp_path: Path) -> None:
+    losses: list[float] = []
+    result = train(_fresh(), Points(), SCHEDULE, tmp_path, 0, torch.device("cpu"), "fp",
+                   log_metrics=lambda m, step: losses.append(m["loss"]))
+    assert result.steps == 4 * 8
+    assert sum(losses[-8:]) < 0.2 * sum(losses[:8])
+    assert not (tmp_path / "resume.pt").exists()
+
+
+def test_killed_run_resumes_bit_identically(tmp_path: Path) -> None:
+    reference = _fresh()
+    train(reference, Points(), SCHEDULE, tmp_path / "a", 0, torch.device("cpu"), "fp")
+
+    class Killed(Exception):
+        pass
+
+    def kill_in_epoch_three(metrics: dict, step: int) -> None:
+        if step == 2 * 8 + 3:
+            raise Killed
+
+    interrupted = _fresh()
+    with pytest.raises(Killed):
+        train(interrupted, Points(), SCHEDULE, tmp_path / "b", 0, torch.device("cpu"), "fp",
+              log_metrics=kill_in_epoch_three)
+    assert (tmp_path / "b" / "resume.pt").is_file()
+    torch.manual_seed(12345)  # a new process would start from other RNG states; resume must restore them
+    resumed = _fresh(seed=7)
+    result = train(resumed, Points(), SCHEDULE, tmp_path / "b", 0, torch.device("cpu"), "fp")
+    assert result.steps == 4 * 8
+    for a, b in zip(reference.state_dict().values(), resumed.state_dict().values()):
+        assert torch.equal(a, b)
+
+
+def test_resume_state_of_another_configuration_is_ignored(tmp_path: Path) -> None:
+    class Stop(Exception):
+        pass
+
+    def stop(metrics: dict, step: int) -> None:
+        if step == 9:
+            raise Stop
+
+    with pytest.raises(Stop):
+        train(_fresh(), Points(), SCHEDULE, tmp_path, 0, torch.device("cpu"), "config-a", log_metrics=stop)
+    result = train(_fresh(), Points(), SCHEDULE, tmp_path, 0, torch.device("cpu"), "config-b")
+    assert result.steps == 4 * 8  # started from scratch, not from config-a's epoch
+
+
+def test_nan_loss_stops_with_a_clear_error(tmp_path: Path) -> None:
+    model = _fresh()
+    model.poison = True
+    with pytest.raises(TrainingDiverged, match="loss is nan at epoch 0, step 0"):
+        train(model, Points(), SCHEDULE, tmp_path, 0, torch.device("cpu"), "fp")

@@ -70,6 +70,16 @@ def test_table_has_reported_and_reproduced_rows_with_provenance(finished_run: Pa
     assert "untrained (init.pt)" in table and "trained (final.pt)" in table
 
 
+def test_data_is_tracked_by_dvc_without_git(finished_run: Path) -> None:
+    assert not (finished_run / ".git").exists()
+    assert "no_scm = True" in (finished_run / ".dvc" / "config.local").read_text()
+    assert "path: data" in (finished_run / "data.dvc").read_text()
+    env = {**os.environ, "DVC_NO_ANALYTICS": "1"}
+    status = subprocess.run([sys.executable, "-m", "dvc", "status", "data.dvc"], cwd=finished_run, env=env,
+                            capture_output=True, text=True)
+    assert status.returncode == 0 and "up to date" in status.stdout, status.stdout + status.stderr
+
+
 def test_finished_run_leaves_nothing_to_do(finished_run: Path) -> None:
     dry = _snakemake(finished_run, "all_tables", "-n")
     assert dry.returncode == 0, dry.stderr

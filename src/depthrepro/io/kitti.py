@@ -6,13 +6,13 @@ and move it into place with ``os.replace``.
 
 from __future__ import annotations
 
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
 import numpy as np
+
+from depthrepro.io.atomic import atomic_write_bytes, atomic_write_text
 
 OXTS_FIELDS: tuple[str, ...] = (
     "lat", "lon", "alt", "roll", "pitch", "yaw",
@@ -28,27 +28,6 @@ SIDE_TO_CAMERA: dict[str, str] = {"l": "image_02", "r": "image_03"}
 
 DEPTH_PNG_SCALE = 256.0
 """KITTI depth PNGs store ``round(depth_m * 256)`` as uint16; 0 marks a missing value."""
-
-
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` (mode 0644) through a temporary file in the same folder and ``os.replace``."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    """Write ``text`` (UTF-8) atomically to ``path``."""
-    atomic_write_bytes(path, text.encode("utf-8"))
 
 
 def _parse_floats(text: str) -> np.ndarray | None:

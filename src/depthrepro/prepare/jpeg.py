@@ -8,7 +8,6 @@ name and renamed; files already converted and decodable are kept, so a killed jo
 from __future__ import annotations
 
 import hashlib
-import os
 import shutil
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
@@ -16,6 +15,8 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+
+from depthrepro.io.atomic import atomic_write_bytes
 
 SAMPLING_420 = "2x2,1x1,1x1"
 
@@ -48,10 +49,7 @@ def convert_one(src: Path, dst: Path, settings: JpegSettings) -> str:
         ok, buf = cv2.imencode(".jpg", img, settings.imwrite_params())
         if not ok:
             raise OSError(f"{src}: JPEG encoding failed")
-        dst.parent.mkdir(parents=True, exist_ok=True)
-        tmp = dst.with_name(dst.name + ".tmp")
-        buf.tofile(tmp)
-        os.replace(tmp, dst)
+        atomic_write_bytes(dst, buf.tobytes())
     return hashlib.sha256(dst.read_bytes()).hexdigest()
 
 

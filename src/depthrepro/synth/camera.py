@@ -17,7 +17,7 @@ NEAR = 0.05
 FAR = 1000.0
 """Rays travelling further than this (z-depth, metres) count as sky."""
 SENSOR_NOISE = 1.2
-"""Standard deviation of additive pixel noise, in 8-bit grey levels."""
+"""Standard deviation of additive (uniform) pixel noise, in 8-bit grey levels."""
 OPTICS_SIGMA = 0.6
 """Gaussian blur of the lens, pixels."""
 
@@ -87,18 +87,21 @@ def render_view(geometry: Geometry, sun: np.ndarray, bank: TextureBank, T_world_
     flat_t = hits.t.reshape(-1)
     hit = np.nonzero(np.isfinite(flat_t))[0]
     sky = np.nonzero(~np.isfinite(flat_t))[0]
+    order, surface = surface_at(origin, np.take(flat_dirs, hit, axis=0), flat_t[hit],
+                                hits.object_id.reshape(-1)[hit], geometry)
+    hit = hit[order]
     hit_dirs = np.take(flat_dirs, hit, axis=0)
-    colour = np.empty((width * height, 3), np.float32)
-    surface = surface_at(origin, hit_dirs, flat_t[hit], hits.object_id.reshape(-1)[hit], geometry)
     ray_length = np.sqrt(np.einsum("ij,ij->i", hit_dirs, hit_dirs))
     distance = flat_t[hit] * ray_length
     cosine = np.abs(np.einsum("ij,ij->i", surface.normal, hit_dirs)) / ray_length
     footprint = distance / np.float32(K[0, 0]) / np.sqrt(np.maximum(cosine, 0.02))
     albedo = surface_albedo(surface, footprint, bank)
+    colour = np.empty((width * height, 3), np.float32)
     colour[hit] = lit_colour(albedo, surface.normal, sun, distance)
     colour[sky] = sky_colour(flat_dirs[sky], bank)
     image = cv2.GaussianBlur(colour.reshape(height, width, 3), (3, 3), OPTICS_SIGMA)
-    image = image * 255.0 + SENSOR_NOISE * noise_rng.standard_normal(image.shape, dtype=np.float32)
+    noise = (noise_rng.random(image.shape, dtype=np.float32) - 0.5) * np.float32(SENSOR_NOISE * np.sqrt(12.0))
+    image = image * 255.0 + noise
     rgb = np.clip(np.rint(image), 0, 255).astype(np.uint8)
     dynamic = geometry.object_is_dynamic(hits.object_id)
     return CameraFrame(rgb=rgb, depth=hits.t, object_id=hits.object_id, dynamic=dynamic)

@@ -28,11 +28,10 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from depthrepro.io.atomic import atomic_write_bytes, atomic_write_text
 from depthrepro.io.kitti import (
     SplitEntry,
     annotated_depth_path,
-    atomic_write_bytes,
-    atomic_write_text,
     image_path,
     oxts_path,
     velodyne_path,
@@ -87,16 +86,16 @@ def annotated_depth(drive: Drive, frame: int, camera: int, depth: np.ndarray) ->
     rig = drive.rig
     height, width = depth.shape
     finite = np.isfinite(depth) & (depth <= ANNOTATED_MAX_DEPTH)
-    v, u = np.mgrid[0:height, 0:width]
-    z = np.where(finite, depth, 0.0)
-    cam = np.stack([(u - rig.K[0, 2]) / rig.K[0, 0] * z, (v - rig.K[1, 2]) / rig.K[1, 1] * z, z], axis=-1)
-    T_velo_from_cam = invert_rigid(rig.T_cam0_from_velo) @ invert_rigid(rig.T_cam_from_cam0(camera))
-    velo = cam @ T_velo_from_cam[:3, :3].T + T_velo_from_cam[:3, 3]
-    elevation = np.rad2deg(np.arctan2(velo[..., 2], np.hypot(velo[..., 0], velo[..., 1])))
+    z = np.where(finite, depth, 0.0).astype(np.float32)
+    x = ((np.arange(width, dtype=np.float32) - rig.K[0, 2]) / rig.K[0, 0])[None, :] * z
+    y = ((np.arange(height, dtype=np.float32) - rig.K[1, 2]) / rig.K[1, 1])[:, None] * z
+    T = (invert_rigid(rig.T_cam0_from_velo) @ invert_rigid(rig.T_cam_from_cam0(camera))).astype(np.float32)
+    vx, vy, vz = (T[i, 0] * x + T[i, 1] * y + T[i, 2] * z + T[i, 3] for i in range(3))
+    elevation = np.degrees(np.arctan2(vz, np.hypot(vx, vy)))
     beams = hdl64_elevations()
     covered = (elevation <= beams.max() + 0.2) & (elevation >= beams.min() - 0.2)
     rng = np.random.default_rng([drive.seed, 606, drive.index, frame, camera])
-    keep = finite & covered & (rng.random(depth.shape) < ANNOTATED_DENSITY)
+    keep = finite & covered & (rng.random(depth.shape, dtype=np.float32) < ANNOTATED_DENSITY)
     return np.where(keep, depth, 0.0).astype(np.float32)
 
 
@@ -148,8 +147,9 @@ def kitti_splits(preset: Preset, drives: list[Drive], seed: int) -> dict[str, di
     """Eigen-style splits: ``eigen`` test and ``eigen_benchmark`` test on test drives, ``eigen_zhou``
     train/val on the other drives with static frames removed. Only frames with both neighbours appear."""
     rng = np.random.default_rng([seed, 707])
-    test = [SplitEntry(d.folder, f, "l") for d in drives if d.spec.role == "test" for f in range(1, d.frames - 1)]
-    benchmark = [e for e, d in ((e, _drive_of(drives, e.folder)) for e in test) if _annotated(d, e.frame)]
+    test_frames = [(d, f) for d in drives if d.spec.role == "test" for f in range(1, d.frames - 1)]
+    test = [SplitEntry(d.folder, f, "l") for d, f in test_frames]
+    benchmark = [SplitEntry(d.folder, f, "l") for d, f in test_frames if _annotated(d, f)]
     candidates = []
     for d in drives:
         if d.spec.role != "train":
@@ -166,10 +166,6 @@ def kitti_splits(preset: Preset, drives: list[Drive], seed: int) -> dict[str, di
             "eigen_zhou": {"train": train, "val": val}}
 
 
-def _drive_of(drives: list[Drive], folder: str) -> Drive:
-    return next(d for d in drives if d.folder == folder)
-
-
 def _manifest(preset: Preset, seed: int, drives: list[Drive], splits: dict) -> dict:
     return {
         "dataset": "synthetic_kitti_raw",
@@ -178,7 +174,7 @@ def _manifest(preset: Preset, seed: int, drives: list[Drive], splits: dict) -> d
         "image_size": [preset.width, preset.height],
         "frame_rate_hz": FRAME_RATE_HZ,
         "cameras": {"l": "image_02", "r": "image_03"},
-        "stereo_baseline_m": COLOUR_BASELINE,
+        "stereo_baseline_m": round(COLOUR_BASELINE, 9),
         "camera_x_positions_m": {f"{k:02d}": v for k, v in CAMERA_X_POSITIONS.items()},
         "annotated_margin": preset.annotated_margin,
         "drives": [

@@ -104,10 +104,11 @@ def scan(geometry: Geometry, T_world_from_velo: np.ndarray, spec: LidarSpec, rng
     t = hits.t.reshape(-1)
     keep = np.nonzero(np.isfinite(t) & (t >= spec.min_range))[0]
     flat_dirs = dirs.reshape(-1, 3)[keep]
-    surface = surface_at(origin, flat_dirs, t[keep], hits.object_id.reshape(-1)[keep], geometry)
+    order, surface = surface_at(origin, flat_dirs, t[keep], hits.object_id.reshape(-1)[keep], geometry)
     table = np.array([LIDAR_REFLECTANCE[m] for m in sorted(LIDAR_REFLECTANCE)], np.float32)
-    cosine = np.abs(np.sum(surface.normal * flat_dirs, axis=1))
-    reflectance = table[surface.material] * (0.4 + 0.6 * cosine)
+    cosine = np.abs(np.sum(surface.normal * flat_dirs[order], axis=1))
+    reflectance = np.empty(keep.size, np.float32)
+    reflectance[order] = table[surface.material] * (0.4 + 0.6 * cosine)
     ranges = t[keep].astype(np.float64) + rng.normal(0.0, spec.range_noise, size=keep.shape[0])
     points = local_dirs.reshape(-1, 3)[keep] * ranges[:, None]
     return np.concatenate([points, reflectance[:, None]], axis=1).astype(np.float32)

@@ -86,12 +86,11 @@ def _box_hit(origin: np.ndarray, geometry: Geometry, index: int, dx: np.ndarray,
              inv_z: np.ndarray, window: Window) -> np.ndarray:
     """Slab test in the box frame; returns the entry distance, inf where the ray misses."""
     boxes = geometry.boxes
-    c, s = np.float32(np.cos(boxes.yaw[index])), np.float32(np.sin(boxes.yaw[index]))
+    cos, sin = np.cos(boxes.yaw[index]), np.sin(boxes.yaw[index])
     hx, hy, hz = (np.float32(v) for v in boxes.half[index])
     ox, oy, oz = origin - boxes.center[index]
-    olx = np.float32(np.cos(boxes.yaw[index]) * ox + np.sin(boxes.yaw[index]) * oy)
-    oly = np.float32(-np.sin(boxes.yaw[index]) * ox + np.cos(boxes.yaw[index]) * oy)
-    oz = np.float32(oz)
+    olx, oly, oz = np.float32(cos * ox + sin * oy), np.float32(cos * oy - sin * ox), np.float32(oz)
+    c, s = np.float32(cos), np.float32(sin)
     wx = dx[window.rows, window.cols]
     wy = dy[window.rows, window.cols]
     lx = c * wx + s * wy

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 
 from depthrepro.synth.scene import Material
@@ -100,7 +102,12 @@ def _facade(s: Surface, sel: np.ndarray, f: np.ndarray, fine: np.ndarray, coarse
     return np.where((s.axis[sel] == 2)[:, None], roof, vertical)
 
 
-def _plain(amount_fine: float, amount_coarse: float):
+Painter = Callable[[Surface, np.ndarray, np.ndarray, np.ndarray, np.ndarray], np.ndarray]
+"""(surface, selected hit indices (n,), footprints (n,), fine noise (n,), coarse noise (n,)) -> albedo (n, 3)."""
+
+
+def _plain(amount_fine: float, amount_coarse: float) -> Painter:
+    """A painter that modulates the object colour with the two noise textures."""
     def paint(s: Surface, sel: np.ndarray, f: np.ndarray, fine: np.ndarray, coarse: np.ndarray) -> np.ndarray:
         return _base(s, sel) * (1.0 + amount_fine * fine + amount_coarse * coarse)[:, None]
     return paint
@@ -120,8 +127,7 @@ def _car(s: Surface, sel: np.ndarray, f: np.ndarray, fine: np.ndarray, coarse: n
     ends = s.axis[sel] == 0
     lights = pulse_train(u - 0.1, np.maximum(s.extent[sel, 0] - 0.5, 0.3), 0.3, f) * \
         pulse_train(v - 0.45, 10.0, 0.15, f) * ends
-    plate = np.clip(1.0 - np.abs(u - 0.5 * s.extent[sel, 0]) / 0.26, 0, 1) > 0
-    plate = plate * pulse_train(v - 0.25, 10.0, 0.12, f) * ends
+    plate = (np.abs(u - 0.5 * s.extent[sel, 0]) < 0.26) * pulse_train(v - 0.25, 10.0, 0.12, f) * ends
     out = body * (1.0 - dark)[:, None] + dark[:, None] * _rgb((0.05, 0.05, 0.05))
     out = out * (1.0 - lights)[:, None] + lights[:, None] * _rgb((0.85, 0.55, 0.3))
     return out * (1.0 - plate)[:, None] + plate[:, None] * _rgb((0.9, 0.9, 0.85))
@@ -148,7 +154,7 @@ def _sign(s: Surface, sel: np.ndarray, f: np.ndarray, fine: np.ndarray, coarse: 
     return np.where((s.axis[sel] == 0)[:, None], face, _rgb((0.5, 0.5, 0.5)))
 
 
-_PAINTERS = {
+_PAINTERS: dict[Material, Painter] = {
     Material.ASPHALT: _asphalt,
     Material.PAINT: _paint,
     Material.VERGE: _verge,
@@ -164,10 +170,11 @@ _PAINTERS = {
 
 def lit_colour(albedo: np.ndarray, normal: np.ndarray, sun: np.ndarray, distance: np.ndarray) -> np.ndarray:
     """(N, 3) radiance: albedo times (ambient + direct sun), blended towards the horizon with distance."""
-    direct = np.clip(normal @ sun, 0.0, None).astype(np.float32)
-    colour = albedo * (AMBIENT + DIRECT * direct)[:, None]
-    haze = (1.0 - np.exp(-distance / HAZE_DISTANCE)).astype(np.float32)[:, None]
-    return colour * (1.0 - haze) + HORIZON[None, :] * haze
+    direct = np.maximum(normal @ sun.astype(np.float32), 0.0)
+    keep = np.exp(distance * np.float32(-1.0 / HAZE_DISTANCE))
+    colour = albedo * (keep * (AMBIENT + DIRECT * direct))[:, None]
+    colour += (1.0 - keep)[:, None] * HORIZON[None, :]
+    return colour
 
 
 def sky_colour(dirs: np.ndarray, bank: TextureBank) -> np.ndarray:

@@ -51,65 +51,64 @@ def _box_table(geometry: Geometry) -> np.ndarray:
 
 
 def surface_at(origin: np.ndarray, dirs: np.ndarray, t: np.ndarray, object_id: np.ndarray,
-               geometry: Geometry) -> Surface:
-    """Describe hits of rays ``dirs`` (N, 3) at distances ``t`` (N,) on objects ``object_id`` (N,) >= 0."""
-    n = t.shape[0]
-    point = origin.astype(np.float32)[None, :] + t[:, None] * dirs
-    normal = np.zeros((n, 3), np.float32)
-    normal[:, 2] = 1.0
-    material = np.full(n, int(Material.ASPHALT), np.int32)
-    axis = np.full(n, 2, np.int32)
-    albedo = np.empty((n, 3), np.float32)
-    albedo[:] = ASPHALT_ALBEDO
-    params = np.zeros((n, PARAMS), np.float32)
-    u, v = point[:, 0].copy(), point[:, 1].copy()
-    noise_u, noise_v = u.copy(), v.copy()
-    extent = np.full((n, 2), np.inf, np.float32)
-    local = point.copy()
-    dynamic = geometry.object_is_dynamic(object_id)
+               geometry: Geometry) -> tuple[np.ndarray, Surface]:
+    """Describe hits of rays ``dirs`` (N, 3) at distances ``t`` (N,) on objects ``object_id`` (N,) >= 0.
 
-    boxes = geometry.boxes
-    sel = np.nonzero((object_id > GROUND_ID) & (object_id <= boxes.count))[0]
-    if sel.size:
-        row = np.take(_box_table(geometry), object_id[sel] - 1, axis=0)
-        p = np.take(point, sel, axis=0)
-        rx, ry, rz = p[:, 0] - row[:, 0], p[:, 1] - row[:, 1], p[:, 2] - row[:, 2]
-        hx, hy, hz = row[:, 3], row[:, 4], row[:, 5]
-        c, s = row[:, 6], row[:, 7]
-        lx, ly = c * rx + s * ry, c * ry - s * rx
-        ax = np.argmax(np.stack([np.abs(lx) / hx, np.abs(ly) / hy, np.abs(rz) / hz], axis=1), axis=1)
-        on_x, on_y, on_z = ax == 0, ax == 1, ax == 2
-        sign = np.sign(np.where(on_x, lx, np.where(on_y, ly, rz)))
-        nlx, nly = np.where(on_x, sign, 0.0), np.where(on_y, sign, 0.0)
-        normal[sel, 0] = c * nlx - s * nly
-        normal[sel, 1] = s * nlx + c * nly
-        normal[sel, 2] = np.where(on_z, sign, 0.0)
-        fu = np.where(on_x, ly + hy, lx + hx)
-        fv = np.where(on_z, ly + hy, rz + hz)
-        u[sel], v[sel] = fu, fv
-        extent[sel, 0] = 2.0 * np.where(on_x, hy, hx)
-        extent[sel, 1] = 2.0 * np.where(on_z, hy, hz)
-        world_top = on_z & ~dynamic[sel]
-        noise_u[sel] = np.where(world_top, p[:, 0], fu + row[:, 18])
-        noise_v[sel] = np.where(world_top, p[:, 1], fv + row[:, 19])
-        material[sel] = row[:, 17]
-        axis[sel] = ax
-        albedo[sel] = row[:, 8:11]
-        params[sel] = row[:, 11:17]
-        local[sel, 0], local[sel, 1], local[sel, 2] = lx, ly, rz
+    Returns ``order`` (N,), a permutation of the hits (boxes, then ground, then spheres), and the
+    ``Surface`` of hits ``order[0], order[1], ...``.
+    """
+    boxes, spheres = geometry.boxes, geometry.spheres
+    on_box = np.nonzero((object_id > GROUND_ID) & (object_id <= boxes.count))[0]
+    on_ground = np.nonzero(object_id == GROUND_ID)[0]
+    on_sphere = np.nonzero(object_id > boxes.count)[0]
+    order = np.concatenate([on_box, on_ground, on_sphere])
+    origin32 = origin.astype(np.float32)
 
-    sel = np.nonzero(object_id > boxes.count)[0]
-    if sel.size:
-        k = object_id[sel] - 1 - boxes.count
-        spheres = geometry.spheres
-        rel = point[sel] - spheres.center[k].astype(np.float32)
-        normal[sel] = rel / np.linalg.norm(rel, axis=1, keepdims=True)
-        p = point[sel]
-        u[sel] = p[:, 0] + 0.37 * p[:, 2]
-        v[sel] = p[:, 1] - 0.61 * p[:, 2]
-        noise_u[sel], noise_v[sel] = u[sel], v[sel]
-        material[sel] = spheres.material[k]
-        albedo[sel] = spheres.albedo[k]
-        local[sel] = rel
-    return Surface(point, normal, object_id, material, axis, albedo, params, u, v, noise_u, noise_v, extent,
-                   local, dynamic)
+    p = origin32 + t[on_box, None] * np.take(dirs, on_box, axis=0)
+    row = np.take(_box_table(geometry), object_id[on_box] - 1, axis=0)
+    rx, ry, rz = p[:, 0] - row[:, 0], p[:, 1] - row[:, 1], p[:, 2] - row[:, 2]
+    hx, hy, hz = row[:, 3], row[:, 4], row[:, 5]
+    c, s = row[:, 6], row[:, 7]
+    lx, ly = c * rx + s * ry, c * ry - s * rx
+    ratio_x, ratio_y, ratio_z = np.abs(lx) / hx, np.abs(ly) / hy, np.abs(rz) / hz
+    on_x = (ratio_x >= ratio_y) & (ratio_x >= ratio_z)
+    on_y = ~on_x & (ratio_y >= ratio_z)
+    on_z = ~on_x & ~on_y
+    sign = np.sign(np.where(on_x, lx, np.where(on_y, ly, rz)))
+    nlx, nly = np.where(on_x, sign, 0.0), np.where(on_y, sign, 0.0)
+    box_normal = np.stack([c * nlx - s * nly, s * nlx + c * nly, np.where(on_z, sign, 0.0)], axis=1)
+    fu = np.where(on_x, ly + hy, lx + hx)
+    fv = np.where(on_z, ly + hy, rz + hz)
+    world_top = on_z & ~geometry.dynamic[object_id[on_box] - 1]
+
+    g = origin32 + t[on_ground, None] * np.take(dirs, on_ground, axis=0)
+    n_ground = on_ground.size
+
+    q = origin32 + t[on_sphere, None] * np.take(dirs, on_sphere, axis=0)
+    k = object_id[on_sphere] - 1 - boxes.count
+    rel = q - spheres.center[k].astype(np.float32)
+    qu, qv = q[:, 0] + 0.37 * q[:, 2], q[:, 1] - 0.61 * q[:, 2]
+
+    point = np.concatenate([p, g, q])
+    u = np.concatenate([fu, g[:, 0], qu])
+    v = np.concatenate([fv, g[:, 1], qv])
+    return order, Surface(
+        point=point,
+        normal=np.concatenate([box_normal, np.tile(np.float32([0, 0, 1]), (n_ground, 1)),
+                               rel / np.linalg.norm(rel, axis=1, keepdims=True)]),
+        object_id=object_id[order],
+        material=np.concatenate([row[:, 17].astype(np.int32), np.full(n_ground, int(Material.ASPHALT), np.int32),
+                                 spheres.material[k]]),
+        axis=np.concatenate([np.where(on_x, 0, np.where(on_y, 1, 2)), np.full(n_ground + k.size, 2)]).astype(np.int32),
+        albedo=np.concatenate([row[:, 8:11], np.tile(ASPHALT_ALBEDO, (n_ground, 1)),
+                               spheres.albedo[k].astype(np.float32)]),
+        params=np.concatenate([row[:, 11:17], np.zeros((n_ground + k.size, PARAMS), np.float32)]),
+        u=u,
+        v=v,
+        noise_u=np.concatenate([np.where(world_top, p[:, 0], fu + row[:, 18]), g[:, 0], qu]),
+        noise_v=np.concatenate([np.where(world_top, p[:, 1], fv + row[:, 19]), g[:, 1], qv]),
+        extent=np.concatenate([np.stack([2.0 * np.where(on_x, hy, hx), 2.0 * np.where(on_z, hy, hz)], axis=1),
+                               np.full((n_ground + k.size, 2), np.inf, np.float32)]),
+        local=np.concatenate([np.stack([lx, ly, rz], axis=1), g, rel]),
+        dynamic=geometry.object_is_dynamic(object_id[order]),
+    )

@@ -48,41 +48,66 @@ def _mip_pyramid(tile: np.ndarray) -> list[np.ndarray]:
     return levels
 
 
+_PAD = 2
+
+
 @dataclass(frozen=True)
 class NoiseTexture:
-    """A periodic noise tile with its mip pyramid; ``texel`` is the size of one level-0 texel in metres."""
+    """A periodic noise tile's mip pyramid packed in one atlas (every level wrap-padded by ``_PAD``
+    texels, so bilinear lookups never leave a level). ``texel`` is a level-0 texel in metres;
+    ``sizes``, ``origin_x``, ``origin_y`` (L,) give each level's size and atlas position."""
 
-    levels: tuple[np.ndarray, ...]
+    atlas: np.ndarray
+    sizes: np.ndarray
+    origin_x: np.ndarray
+    origin_y: np.ndarray
     texel: float
+
+    @staticmethod
+    def from_tile(tile: np.ndarray, texel: float) -> NoiseTexture:
+        levels = _mip_pyramid(tile)
+        first = TILE + 2 * _PAD
+        heights = [lvl.shape[0] + 2 * _PAD for lvl in levels[1:]]
+        atlas = np.zeros((max(first, sum(heights)), first + heights[0]), np.float32)
+        origin_x, origin_y, y = [], [], 0
+        for index, level in enumerate(levels):
+            x0, y0 = (0, 0) if index == 0 else (first, y)
+            padded = np.pad(level, _PAD, mode="wrap")
+            atlas[y0: y0 + padded.shape[0], x0: x0 + padded.shape[1]] = padded
+            origin_x.append(x0 + _PAD)
+            origin_y.append(y0 + _PAD)
+            if index > 0:
+                y += padded.shape[0]
+        sizes = np.array([lvl.shape[0] for lvl in levels], np.float32)
+        return NoiseTexture(atlas, sizes, np.array(origin_x, np.float32), np.array(origin_y, np.float32), texel)
 
     def sample(self, u: np.ndarray, v: np.ndarray, footprint: np.ndarray) -> np.ndarray:
         """Trilinear sample at surface coordinates ``u``, ``v`` (N,) metres for pixel footprints (N,) m."""
-        n = u.shape[0]
-        out = np.zeros(n, np.float32)
-        if n == 0:
-            return out
-        level = np.clip(np.log2(np.maximum(footprint, 1e-9) / self.texel), 0.0, len(self.levels) - 1.0)
-        base = np.minimum(level.astype(np.int64), len(self.levels) - 2)
-        frac = (level - base).astype(np.float32)
-        for lvl in np.nonzero(np.bincount(base))[0]:
-            idx = np.nonzero(base == lvl)[0]
-            lo = self._remap(int(lvl), u[idx], v[idx])
-            hi = self._remap(int(lvl) + 1, u[idx], v[idx])
-            out[idx] = lo + frac[idx] * (hi - lo)
-        return out
+        if u.shape[0] == 0:
+            return np.zeros(0, np.float32)
+        top = len(self.sizes) - 1
+        level = np.clip(np.log2(np.maximum(footprint, 1e-9) / self.texel), 0.0, top).astype(np.float32)
+        base = np.minimum(level.astype(np.int64), top - 1)
+        lo = self._fetch(base, u, v)
+        hi = self._fetch(base + 1, u, v)
+        return lo + (level - base) * (hi - lo)
 
-    def _remap(self, level: int, u: np.ndarray, v: np.ndarray) -> np.ndarray:
-        image = self.levels[level]
-        size = image.shape[0]
-        texel = self.texel * (TILE // size)
+    def _fetch(self, level: np.ndarray, u: np.ndarray, v: np.ndarray) -> np.ndarray:
+        size = np.take(self.sizes, level)
+        scale = size / np.float32(TILE * self.texel)
+        x = u * scale - 0.5
+        y = v * scale - 0.5
+        x -= np.floor(x / size) * size
+        y -= np.floor(y / size) * size
+        x += np.take(self.origin_x, level)
+        y += np.take(self.origin_y, level)
         n = u.shape[0]
         rows = -(-n // _REMAP_COLS)
         map_x = np.zeros(rows * _REMAP_COLS, np.float32)
         map_y = np.zeros(rows * _REMAP_COLS, np.float32)
-        map_x[:n] = np.mod(u / texel - 0.5, size)
-        map_y[:n] = np.mod(v / texel - 0.5, size)
-        sampled = cv2.remap(image, map_x.reshape(rows, _REMAP_COLS), map_y.reshape(rows, _REMAP_COLS),
-                            cv2.INTER_LINEAR, borderMode=cv2.BORDER_WRAP)
+        map_x[:n], map_y[:n] = x, y
+        sampled = cv2.remap(self.atlas, map_x.reshape(rows, _REMAP_COLS), map_y.reshape(rows, _REMAP_COLS),
+                            cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
         return sampled.reshape(-1)[:n]
 
 
@@ -98,8 +123,8 @@ class TextureBank:
 def texture_bank(seed: int) -> TextureBank:
     """Deterministic textures for ``seed`` (cached per process)."""
     rng = np.random.default_rng([seed, 7001])
-    fine = NoiseTexture(tuple(_mip_pyramid(_periodic_noise(rng, 0.9))), FINE_TEXEL)
-    coarse = NoiseTexture(tuple(_mip_pyramid(_periodic_noise(rng, 0.6))), COARSE_TEXEL)
+    fine = NoiseTexture.from_tile(_periodic_noise(rng, 0.9), FINE_TEXEL)
+    coarse = NoiseTexture.from_tile(_periodic_noise(rng, 0.6), COARSE_TEXEL)
     return TextureBank(fine=fine, coarse=coarse)
 
 

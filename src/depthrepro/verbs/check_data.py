@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import json
-import os
 from pathlib import Path
 
 import yaml
+
+from depthrepro.io.atomic import atomic_write_json
 
 SPLIT_PARTS = (("eigen", "test"), ("eigen_benchmark", "test"), ("eigen_zhou", "train"), ("eigen_zhou", "val"))
 
@@ -32,9 +32,6 @@ def run(args: argparse.Namespace) -> int:
                          f"and monodepth2's split files into {splits} (the download rules of the "
                          f"data-preparation stage automate this)")
     manifest = {"dataset": args.dataset, "source": ds["source"], "drives": drives}
-    out = root / "manifest.json"
-    tmp = out.with_name(out.name + ".tmp")
-    tmp.write_text(json.dumps(manifest, indent=1))
-    os.replace(tmp, out)
+    atomic_write_json(root / "manifest.json", manifest)
     print(f"{args.dataset}: {len(drives)} drives under {root}")
     return 0

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 from pathlib import Path
 
+from depthrepro.io.atomic import atomic_write_json
 from depthrepro.prepare.jpeg import JpegSettings, convert_tree
 
 
@@ -22,9 +22,6 @@ def run(args: argparse.Namespace) -> int:
     summary = convert_tree(args.raw_root, args.out, JpegSettings(quality=args.quality), workers=args.workers,
                            keep_png=not args.remove_png)
     summary["raw_root"] = str(args.raw_root)
-    manifest = args.out / "manifest.json"
-    tmp = manifest.with_name(manifest.name + ".tmp")
-    tmp.write_text(json.dumps(summary, indent=1))
-    os.replace(tmp, manifest)
+    atomic_write_json(args.out / "manifest.json", summary)
     print(json.dumps(summary, indent=1))
     return 0

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 from pathlib import Path
 
 import numpy as np
@@ -12,6 +11,7 @@ import numpy as np
 from depthrepro.evaluate.post_process import batch_post_process_disparity
 from depthrepro.evaluate.protocols import load_protocol
 from depthrepro.evaluate.score import score_depth
+from depthrepro.io.atomic import atomic_write_json
 from depthrepro.prepare.gt_export import load_gt_depths
 from depthrepro.provenance.code_digest import code_digest
 from depthrepro.provenance.repo_state import dvc_hash, file_sha256, git_state
@@ -56,9 +56,6 @@ def run(args: argparse.Namespace) -> int:
         record = {**score.to_json_dict(), "provenance": {**tags, "mlflow_run_id": mlrun.info.run_id,
                                                          "predictions": str(args.predictions),
                                                          "gt": str(args.gt), "train": train}}
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = args.out.with_name(args.out.name + ".tmp")
-    tmp.write_text(json.dumps(record, indent=1, default=str))
-    os.replace(tmp, args.out)
+    atomic_write_json(args.out, record)
     print(json.dumps(score.mean_dict()))
     return 0

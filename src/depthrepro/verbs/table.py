@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 from pathlib import Path
 
 import yaml
 
 from depthrepro.evaluate.protocols import load_protocol
+from depthrepro.io.atomic import atomic_write_text
 from depthrepro.provenance.repo_state import dvc_hash
 from depthrepro.report.tables import group_scores, load_reported, render_markdown
 
@@ -46,9 +46,6 @@ def run(args: argparse.Namespace) -> int:
     }
     text = render_markdown(f"{spec['paper']} — {spec['title']}", spec["columns"], reported,
                            group_scores(records), context)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = args.out.with_name(args.out.name + ".tmp")
-    tmp.write_text(text)
-    os.replace(tmp, args.out)
+    atomic_write_text(args.out, text)
     print(text)
     return 0

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 from pathlib import Path
 
 import numpy as np
@@ -12,6 +11,7 @@ import torch
 import yaml
 
 from depthrepro.data.kitti_raw import AugmentConfig, KittiRawDataset
+from depthrepro.io.atomic import atomic_write_json
 from depthrepro.io.kitti import read_split_file
 from depthrepro.methods.registry import build_method
 from depthrepro.provenance.code_digest import code_digest
@@ -107,8 +107,6 @@ def run(args: argparse.Namespace) -> int:
                   "data_wait_fraction": result.data_wait_fraction,
                   "checkpoints": {name: file_sha256(args.out / f"{name}.pt") for name in ("init", "final")}}
         mlflow.set_tags({"checkpoint.final.sha256": record["checkpoints"]["final"]})
-    tmp = args.out / "train.json.tmp"
-    tmp.write_text(json.dumps(record, indent=1, default=str))
-    os.replace(tmp, args.out / "train.json")
+    atomic_write_json(args.out / "train.json", record)
     print(json.dumps({k: record[k] for k in ("mlflow_run_id", "steps", "final_loss", "samples_per_s")}))
     return 0

@@ -1,0 +1,83 @@
+"""KITTI-raw training samples: monodepth2's keys, shapes, intrinsics per scale, stereo transform, errors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from depthrepro.data.kitti_raw import KittiRawDataset, KittiTestImages, intrinsics_at
+from depthrepro.io.kitti import SplitEntry, image_path
+
+FOLDER = "2011_09_26/2011_09_26_drive_0001_sync"
+K_NORM = np.array([[0.58, 0, 0.5], [0, 1.92, 0.5]])
+
+
+@pytest.fixture()
+def root(tmp_path: Path) -> Path:
+    rng = np.random.default_rng(0)
+    for side in ("l", "r"):
+        for frame in range(3):
+            path = image_path(tmp_path, FOLDER, frame, side, "jpg")
+            path.parent.mkdir(parents=True, exist_ok=True)
+            Image.fromarray(rng.integers(0, 255, (60, 200, 3), dtype=np.uint8)).save(path, quality=92)
+    return tmp_path
+
+
+def test_sample_keys_shapes_and_intrinsics(root: Path) -> None:
+    ds = KittiRawDataset(root, [SplitEntry(FOLDER, 1, "l")], 64, 192, [0, -1, 1, "s"], K_NORM, is_train=True)
+    sample = ds[0]
+    for f in (0, -1, 1, "s"):
+        for s in range(4):
+            assert sample[("color", f, s)].shape == (3, 64 // 2**s, 192 // 2**s)
+            assert sample[("color_aug", f, s)].shape == (3, 64 // 2**s, 192 // 2**s)
+    K1 = sample[("K", 1)].numpy()
+    assert K1[0, 0] == pytest.approx(0.58 * 96) and K1[1, 2] == pytest.approx(0.5 * 32)
+    np.testing.assert_allclose(sample[("inv_K", 1)].numpy() @ K1, np.eye(4), atol=1e-5)
+    assert abs(sample["stereo_T"][0, 3].item()) == pytest.approx(0.1)
+
+
+def test_augmentation_is_a_function_of_seed_epoch_and_index(root: Path) -> None:
+    make = lambda seed: KittiRawDataset(root, [SplitEntry(FOLDER, 1, "r")], 64, 192, [0, -1, 1], K_NORM,  # noqa: E731
+                                        is_train=True, seed=seed)
+    a, b = make(0), make(0)
+    assert all(torch.equal(a[0][k], b[0][k]) for k in a[0] if torch.is_tensor(a[0][k]))
+    outcomes = set()
+    for epoch in range(12):
+        a.set_epoch(epoch)
+        outcomes.add(torch.equal(a[0][("color_aug", 0, 0)], a[0][("color", 0, 0)]))
+    assert outcomes == {True, False}  # colour jitter applied in some epochs only
+
+
+def test_eval_samples_are_not_augmented(root: Path) -> None:
+    ds = KittiRawDataset(root, [SplitEntry(FOLDER, 1, "l")], 64, 192, [0], K_NORM, is_train=False)
+    sample = ds[0]
+    assert torch.equal(sample[("color", 0, 0)], sample[("color_aug", 0, 0)])
+    img = KittiTestImages(root, [SplitEntry(FOLDER, 1, "l")], 64, 192)[0]
+    torch.testing.assert_close(img, sample[("color", 0, 0)])
+
+
+def test_missing_frame_names_the_file(root: Path) -> None:
+    ds = KittiRawDataset(root, [SplitEntry(FOLDER, 2, "l")], 64, 192, [0, -1, 1], K_NORM)
+    with pytest.raises(FileNotFoundError, match="0000000003.jpg"):
+        ds[0]
+
+
+def test_truncated_image_names_the_file(root: Path) -> None:
+    path = image_path(root, FOLDER, 1, "l", "jpg")
+    path.write_bytes(path.read_bytes()[:100])
+    with pytest.raises(OSError, match="0000000001.jpg"):
+        KittiTestImages(root, [SplitEntry(FOLDER, 1, "l")], 64, 192)[0]
+
+
+def test_resolution_must_be_a_multiple_of_32(root: Path) -> None:
+    with pytest.raises(ValueError, match="multiples of 32"):
+        KittiRawDataset(root, [], 60, 192, [0], K_NORM)
+
+
+def test_intrinsics_at_scales_rows() -> None:
+    K = intrinsics_at(K_NORM, 192, 640)
+    assert K[0, 0] == pytest.approx(371.2) and K[1, 1] == pytest.approx(368.64) and K[0, 2] == 320

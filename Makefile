@@ -20,7 +20,7 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 demo: $(STAMP)
-	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/snakemake --cores 8 --resources gpu=1 all_tables
+	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/snakemake all_tables --cores 8 --resources gpu=1
 	@echo "Tables are in $(CURDIR)/results/tables/"
 
 # pytest exits 5 when it collects no test; that must fail, and it does since any non-zero exit fails make.

@@ -13,6 +13,7 @@ import sys
 VERBS = {
     "synth": "Render the synthetic world in KITTI raw's on-disk format",
     "check-data": "Check that a real dataset is downloaded and prepared",
+    "download": "Download, verify and unpack the archives of params/downloads.yaml",
     "track-data": "Record the data folder's hash in data.dvc (dvc add)",
     "prepare-jpeg": "Convert a KITTI-format PNG tree to JPEG as monodepth2 does",
     "export-gt": "Export the ground-truth depths of a test split",

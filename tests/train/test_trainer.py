@@ -106,3 +106,26 @@ def test_nan_loss_stops_with_a_clear_error(tmp_path: Path) -> None:
     model.poison = True
     with pytest.raises(TrainingDiverged, match="loss is nan at epoch 0, step 0"):
         train(model, Points(), SCHEDULE, tmp_path, 0, torch.device("cpu"), "fp")
+
+
+def _ddp_worker(rank: int, world: int, init_file: str, out_dir: str) -> None:
+    torch.distributed.init_process_group("gloo", init_method=f"file://{init_file}", rank=rank, world_size=world)
+    try:
+        model = _fresh()
+        losses: list[float] = []
+        schedule = Schedule(batch_size=2, num_epochs=4, learning_rate=3e-2, scheduler_step_size=3, log_every=1)
+        train(model, Points(), schedule, Path(out_dir), 0, torch.device("cpu"), "fp",
+              log_metrics=lambda m, step: losses.append(m["loss"]))
+        torch.save({"state": model.state_dict(), "losses": losses}, Path(out_dir) / f"rank{rank}.pt")
+    finally:
+        torch.distributed.destroy_process_group()
+
+
+def test_two_process_gloo_ddp_trains_in_lockstep(tmp_path: Path) -> None:
+    torch.multiprocessing.spawn(_ddp_worker, args=(2, str(tmp_path / "init"), str(tmp_path)), nprocs=2)
+    r0, r1 = (torch.load(tmp_path / f"rank{r}.pt", weights_only=False) for r in (0, 1))
+    for a, b in zip(r0["state"].values(), r1["state"].values()):
+        assert torch.equal(a, b)  # gradients were all-reduced: both replicas hold the same weights
+    assert r1["losses"] == []  # only rank 0 logs
+    losses = r0["losses"]
+    assert len(losses) == 4 * 8 and sum(losses[-8:]) < 0.2 * sum(losses[:8])

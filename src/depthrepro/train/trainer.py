@@ -4,6 +4,7 @@ A method is an `nn.Module` with `training_step(batch) -> (loss, logs)` and
 `checkpoint_state()` / `load_checkpoint_state(state)`. The loop saves `resume.pt` after every epoch
 (model, optimizer, scheduler, RNG states, epoch, step) and picks it up on restart, so a killed job
 continues where the last finished epoch left off and, in deterministic mode, ends bit-identical.
+Under `torchrun` each process trains a shard of every epoch with DDP.
 """
 
 from __future__ import annotations
@@ -61,19 +62,42 @@ def _move(batch: dict, device: torch.device) -> dict:
     return {k: v.to(device, non_blocking=True) if torch.is_tensor(v) else v for k, v in batch.items()}
 
 
+class _Step(torch.nn.Module):
+    """Routes `forward` to the method's `training_step`, so DDP's gradient hooks see the step."""
+
+    def __init__(self, method: torch.nn.Module) -> None:
+        super().__init__()
+        self.method = method
+
+    def forward(self, batch: dict) -> tuple[torch.Tensor, dict[str, float]]:
+        return self.method.training_step(batch)
+
+
+def _distributed() -> tuple[int, int]:
+    """(rank, world size); (0, 1) outside `torchrun`."""
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        return torch.distributed.get_rank(), torch.distributed.get_world_size()
+    return 0, 1
+
+
 def train(method: torch.nn.Module, dataset: torch.utils.data.Dataset, schedule: Schedule, work_dir: Path,
-          seed: int, device: torch.device, fingerprint: str, log_metrics: MetricsLogger | None = None
-          ) -> TrainResult:
-    """Train `method` on `dataset`.
+          seed: int, device: torch.device, fingerprint: str, log_metrics: MetricsLogger | None = None,
+          amp: bool = False) -> TrainResult:
+    """Train `method` on `dataset`; under `torchrun` each process trains a shard with DDP.
 
     `work_dir/resume.pt` holds the state after the last finished epoch; it is resumed only when its
     `fingerprint` (config, code and data identity) equals this run's, and removed once training ends.
+    `batch_size` is per process. `amp` enables float16 autocast with loss scaling on CUDA (ignored on CPU).
+    A method may define `on_epoch_start(epoch)` (e.g. to freeze parts of itself).
     """
+    rank, world = _distributed()
     work_dir.mkdir(parents=True, exist_ok=True)
     resume_path = work_dir / "resume.pt"
     method.to(device)
     optimizer = torch.optim.Adam(method.parameters(), lr=schedule.learning_rate)
     scheduler = torch.optim.lr_scheduler.StepLR(optimizer, schedule.scheduler_step_size, 0.1)
+    use_amp = amp and device.type == "cuda"
+    scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
     loader_gen = torch.Generator().manual_seed(seed)
     start_epoch, step = 0, 0
     state = torch.load(resume_path, map_location=device, weights_only=False) if resume_path.is_file() else None
@@ -84,41 +108,55 @@ def train(method: torch.nn.Module, dataset: torch.utils.data.Dataset, schedule: 
         method.load_checkpoint_state(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
+        scaler.load_state_dict(state["scaler"])
         loader_gen.set_state(state["loader_generator"])
         set_rng_state(state["rng"])
         start_epoch, step = state["epoch"], state["step"]
         print(f"resumed from {resume_path} at epoch {start_epoch}, step {step}", flush=True)
 
+    sampler = (torch.utils.data.DistributedSampler(dataset, world, rank, shuffle=True, seed=seed, drop_last=True)
+               if world > 1 else None)
     loader = torch.utils.data.DataLoader(
-        dataset, batch_size=schedule.batch_size, shuffle=True, drop_last=True, generator=loader_gen,
-        num_workers=schedule.num_workers, pin_memory=device.type == "cuda",
-        persistent_workers=False)
+        dataset, batch_size=schedule.batch_size, shuffle=sampler is None, sampler=sampler, drop_last=True,
+        generator=loader_gen, num_workers=schedule.num_workers, pin_memory=device.type == "cuda")
     if len(loader) == 0:
         raise ValueError(f"{len(dataset)} training samples are fewer than one batch of {schedule.batch_size}")
+    step_module: torch.nn.Module = _Step(method)
+    if world > 1:
+        step_module = torch.nn.parallel.DistributedDataParallel(
+            step_module, device_ids=[device.index] if device.type == "cuda" else None,
+            # methods that freeze parts of themselves mid-training leave those parameters without gradients
+            find_unused_parameters=getattr(method, "freezes_parameters", False))
 
     loss_value, wait_total, busy_total, samples = math.nan, 0.0, 0.0, 0
     for epoch in range(start_epoch, schedule.num_epochs):
         method.train()
+        if hasattr(method, "on_epoch_start"):
+            method.on_epoch_start(epoch)
         if hasattr(dataset, "set_epoch"):
             dataset.set_epoch(epoch)
-        bar = tqdm(loader, desc=f"epoch {epoch + 1}/{schedule.num_epochs}", mininterval=5.0)
+        if sampler is not None:
+            sampler.set_epoch(epoch)
+        bar = tqdm(loader, desc=f"epoch {epoch + 1}/{schedule.num_epochs}", mininterval=5.0, disable=rank > 0)
         t_ready = time.perf_counter()
         for batch in bar:
             t_got = time.perf_counter()
-            loss, logs = method.training_step(_move(batch, device))
+            with torch.autocast(device.type, dtype=torch.float16, enabled=use_amp):
+                loss, logs = step_module(_move(batch, device))
             if not torch.isfinite(loss):
                 raise TrainingDiverged(
                     f"loss is {loss.item()} at epoch {epoch}, step {step}; the last good state is {resume_path}")
             optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
+            scaler.scale(loss).backward()
+            scaler.step(optimizer)
+            scaler.update()
             step += 1
             loss_value = float(loss.detach())
             t_done = time.perf_counter()
             wait_total += t_got - t_ready
             busy_total += t_done - t_got
-            samples += schedule.batch_size
-            if log_metrics and step % schedule.log_every == 0:
+            samples += schedule.batch_size * world
+            if log_metrics and rank == 0 and step % schedule.log_every == 0:
                 elapsed = wait_total + busy_total
                 log_metrics({"loss": loss_value, **logs, "lr": optimizer.param_groups[0]["lr"],
                              "samples_per_s": samples / elapsed, "data_wait_fraction": wait_total / elapsed},
@@ -126,11 +164,16 @@ def train(method: torch.nn.Module, dataset: torch.utils.data.Dataset, schedule: 
             bar.set_postfix(loss=f"{loss_value:.4f}", refresh=False)
             t_ready = time.perf_counter()
         scheduler.step()
-        save_atomic({"model": method.checkpoint_state(), "optimizer": optimizer.state_dict(),
-                     "scheduler": scheduler.state_dict(), "loader_generator": loader_gen.get_state(),
-                     "rng": rng_state(), "epoch": epoch + 1, "step": step, "fingerprint": fingerprint}, resume_path)
+        if rank == 0:
+            save_atomic({"model": method.checkpoint_state(), "optimizer": optimizer.state_dict(),
+                         "scheduler": scheduler.state_dict(), "scaler": scaler.state_dict(),
+                         "loader_generator": loader_gen.get_state(), "rng": rng_state(), "epoch": epoch + 1,
+                         "step": step, "fingerprint": fingerprint}, resume_path)
+        if world > 1:
+            torch.distributed.barrier()
 
-    resume_path.unlink(missing_ok=True)
+    if rank == 0:
+        resume_path.unlink(missing_ok=True)
     elapsed = max(wait_total + busy_total, 1e-9)
     return TrainResult(epochs=schedule.num_epochs, steps=step, final_loss=loss_value,
                        samples_per_s=samples / elapsed, data_wait_fraction=wait_total / elapsed)

@@ -17,6 +17,7 @@ from depthrepro.methods.registry import build_method
 from depthrepro.provenance.code_digest import code_digest
 from depthrepro.provenance.repo_state import dvc_hash, file_sha256, git_state
 from depthrepro.provenance.tracking import tracked_run
+from depthrepro.train.distributed import join_process_group
 from depthrepro.train.seeding import seed_everything
 from depthrepro.train.trainer import Schedule, save_atomic, train
 
@@ -52,7 +53,7 @@ def run(args: argparse.Namespace) -> int:
     params, prof = load_method_params(args.params_dir, args.method, args.profile)
     dataset_cfg = yaml.safe_load((args.params_dir / "datasets.yaml").read_text())[args.dataset]
     model_cfg = {**params["model"], "height": prof["height"], "width": prof["width"]}
-    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device, rank = join_process_group()
     seed_everything(args.seed, deterministic=prof.get("deterministic", False))
 
     method = build_method(args.method, model_cfg)
@@ -70,7 +71,8 @@ def run(args: argparse.Namespace) -> int:
     checkpoint_meta = {"method": args.method, "model_cfg": model_cfg, "seed": args.seed,
                        "trained_with_stereo": bool(params["trained_with_stereo"]),
                        "image_ext": params["data"]["image_ext"], "weights_init": weights_init}
-    save_atomic({**checkpoint_meta, "stage": "init", "state": method.checkpoint_state()}, args.out / "init.pt")
+    if rank == 0:
+        save_atomic({**checkpoint_meta, "stage": "init", "state": method.checkpoint_state()}, args.out / "init.pt")
 
     dataset = KittiRawDataset(
         args.images, read_split_file(args.split_file), prof["height"], prof["width"],
@@ -82,21 +84,27 @@ def run(args: argparse.Namespace) -> int:
     src_root = Path(__file__).resolve().parents[2]
     digest = code_digest(src_root, ["depthrepro.verbs.train", f"depthrepro.methods.{args.method}"])
     git = git_state(Path.cwd())
+    world = torch.distributed.get_world_size() if torch.distributed.is_initialized() else 1
     images_manifest = json.loads((args.images / "manifest.json").read_text())
     tags = {"stage": "train", "method": args.method, "dataset": args.dataset, "profile": args.profile,
             "seed": str(args.seed), "code.digest": digest, "git.commit": git["commit"], "git.dirty": git["dirty"],
             "data.md5": dvc_hash(Path("data.dvc")), "prepared.jpeg_sha256": images_manifest["jpeg_tree_sha256"],
-            "device": str(device), "torch": torch.__version__, "weights_init": weights_init}
+            "device": str(device), "world_size": str(world), "torch": torch.__version__,
+            "weights_init": weights_init}
     run_params = {**{f"model.{k}": v for k, v in model_cfg.items()}, **{f"profile.{k}": v for k, v in prof.items()},
                   "train_samples": len(dataset)}
+    fingerprint = json.dumps([model_cfg, prof, args.seed, digest, tags["data.md5"], tags["prepared.jpeg_sha256"]],
+                             sort_keys=True, default=str)
+    amp = bool(prof.get("amp", False))
+    if rank != 0:  # other DDP processes train their shard; rank 0 logs and writes the files
+        train(method, dataset, schedule, args.out / "work", args.seed, device, fingerprint, amp=amp)
+        return 0
     with tracked_run(args.results_dir, f"train/{args.method}/{args.dataset}/{args.profile}/seed{args.seed}",
                      tags, run_params) as mlrun:
         import mlflow
 
-        fingerprint = json.dumps([model_cfg, prof, args.seed, digest, tags["data.md5"],
-                                  tags["prepared.jpeg_sha256"]], sort_keys=True, default=str)
         result = train(method, dataset, schedule, args.out / "work", args.seed, device, fingerprint,
-                       log_metrics=lambda m, step: mlflow.log_metrics(m, step=step))
+                       log_metrics=lambda m, step: mlflow.log_metrics(m, step=step), amp=amp)
         mlflow.log_metrics({"final_loss": result.final_loss, "samples_per_s": result.samples_per_s,
                             "data_wait_fraction": result.data_wait_fraction})
         save_atomic({**checkpoint_meta, "stage": "final", "epoch": result.epochs, "step": result.steps,

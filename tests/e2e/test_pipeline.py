@@ -42,13 +42,17 @@ def _planned_rules(dry_run_output: str) -> set[str]:
     return set(re.findall(r"^rule (\w+):", dry_run_output, flags=re.MULTILINE))
 
 
-@pytest.fixture(scope="module")
-def finished_run(repo_root: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    work = tmp_path_factory.mktemp("pipeline")
+def _copy_project(repo_root: Path, work: Path) -> Path:
     for rel in _project_files(repo_root):
         (work / rel).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(repo_root / rel, work / rel)
     (work / "tiny.yaml").write_text(TINY_CONFIG)
+    return work
+
+
+@pytest.fixture(scope="module")
+def finished_run(repo_root: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    work = _copy_project(repo_root, tmp_path_factory.mktemp("pipeline"))
     run = _snakemake(work, "all_tables", "--cores", "2", "--resources", "gpu=1")
     assert run.returncode == 0, run.stdout[-4000:] + run.stderr[-8000:]
     return work
@@ -100,3 +104,12 @@ def test_code_edits_rerun_exactly_the_affected_jobs(finished_run: Path) -> None:
         assert not rules & {"train", "predict", "synthesize", "prepare_jpeg"}, dry.stdout
     finally:
         metrics.write_text(original)
+
+
+def test_slurm_profile_plans_the_same_dag(repo_root: Path, tmp_path: Path) -> None:
+    pytest.importorskip("snakemake_executor_plugin_slurm", reason="SLURM executor plugin NOT installed")
+    work = _copy_project(repo_root, tmp_path)
+    dry = subprocess.run([sys.executable, "-m", "snakemake", "all_tables", "-n", "--profile",
+                          "workflow/profiles/slurm"], cwd=work, capture_output=True, text=True)
+    assert dry.returncode == 0, dry.stderr[-3000:]
+    assert re.search(r"^train\s+1$", dry.stdout, flags=re.MULTILINE), dry.stdout[-3000:]

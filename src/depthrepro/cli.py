@@ -16,11 +16,13 @@ VERBS = {
     "download": "Download, verify and unpack the archives of params/downloads.yaml",
     "track-data": "Record the data folder's hash in data.dvc (dvc add)",
     "prepare-jpeg": "Convert a KITTI-format PNG tree to JPEG as monodepth2 does",
+    "depth-hints": "Precompute depth hints (12 SGBM matchers, photometric selection) for a split",
     "export-gt": "Export the ground-truth depths of a test split",
     "train": "Train a registered method on a dataset under a profile",
     "predict": "Predict disparities of a test split with a checkpoint",
     "score": "Score predictions under a named evaluation protocol",
     "table": "Render a paper table: reported beside reproduced numbers",
+    "audit": "Print the lineage of metrics files; flag artifacts changed since",
 }
 
 

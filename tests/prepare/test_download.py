@@ -8,9 +8,12 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import io
+import json
 import re
 import threading
 import time
+import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -231,8 +234,8 @@ def test_catalogue_validates(repo_root: Path) -> None:
     archives = [a for g in catalogue.values() for a in g.archives]
     raw = catalogue["kitti_raw"].archives
     assert len(raw) == 66 and sum(a.name.endswith("_calib") for a in raw) == 5
-    for group in ("kitti_depth_annotated", "kitti_odometry", "monorec_odometry", "nyuv2", "imagenet",
-                  "checkpoints"):
+    for group in ("kitti_splits", "kitti_depth_annotated", "kitti_odometry", "monorec_odometry", "nyuv2",
+                  "imagenet", "checkpoints"):
         assert group in catalogue
     for archive in archives:
         for key in REQUIRED_KEYS:
@@ -295,3 +298,28 @@ def test_verb_downloads_a_catalogue_group(server: tuple[str, ServerState], tmp_p
     out = capsys.readouterr().out
     assert "save it by hand" in out
     assert [p for p, _, _ in state.requests] == ["/w.pth"], "manual archives are never requested"
+
+
+def test_verb_unpacks_and_merges_annotated_depth(server: tuple[str, ServerState], tmp_path: Path) -> None:
+    url, state = server
+    drive = "2011_09_26_drive_0001_sync"
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as zf:
+        zf.writestr(f"train/{drive}/proj_depth/groundtruth/image_02/0000000005.png", b"depth")
+        zf.writestr("val/2011_09_26_drive_0002_sync/proj_depth/groundtruth/image_02/0000000005.png", b"d2")
+    state.files["/data_depth_annotated.zip"] = buffer.getvalue()
+    (tmp_path / "data" / "kitti_raw" / "2011_09_26" / drive).mkdir(parents=True)
+    catalogue = tmp_path / "downloads.yaml"
+    catalogue.write_text(yaml.safe_dump({"groups": {"annotated": {"merge_into": "data/kitti_raw", "archives": [
+        {"name": "data_depth_annotated", "url": f"{url}/data_depth_annotated.zip",
+         "dest": "data/archives/data_depth_annotated.zip", "unpack_to": "data/kitti_depth_annotated",
+         "no_checksum": "none published", "needed_by": ["kitti"], "source": "test"}]}}}))
+    parser = argparse.ArgumentParser()
+    download_verb.add_arguments(parser)
+    args = parser.parse_args(["--catalogue", str(catalogue), "--root", str(tmp_path), "--group", "annotated",
+                              "--unpack", "--no-progress", "--manifest", str(tmp_path / "manifest.json")])
+    assert download_verb.run(args) == 0
+    merged = tmp_path / "data" / "kitti_raw" / "2011_09_26" / drive / "proj_depth" / "groundtruth"
+    assert (merged / "image_02" / "0000000005.png").read_bytes() == b"depth"
+    manifest = json.loads((tmp_path / "manifest.json").read_text())
+    assert manifest["data_depth_annotated"]["merge"]["unplaced"].keys() == {"2011_09_26_drive_0002_sync"}

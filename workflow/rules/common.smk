@@ -46,6 +46,15 @@ for _t in config["tables"]:
         raise ValueError(f"config table {_t!r} is not in params/tables.yaml (known: {', '.join(TABLES)})")
 
 
+# Files under resources/ (ImageNet weights, released checkpoints) by destination → catalogue name.
+RESOURCE_ARCHIVES = {
+    a["dest"]: a["name"]
+    for group in _load_yaml("params/downloads.yaml")["groups"].values()
+    for a in group["archives"]
+    if a["dest"].startswith("resources/")
+}
+
+
 def method_params(method):
     """params/methods/<method>.yaml, with a clear error when missing."""
     path = ROOT / "params" / "methods" / f"{method}.yaml"
@@ -94,6 +103,12 @@ def split_file(split, part):
 # Split files the raw-data rule provides (monodepth2's split names and format).
 SPLIT_FILES = [split_file("eigen", "test"), split_file("eigen_benchmark", "test"),
                split_file("eigen_zhou", "train"), split_file("eigen_zhou", "val")]
+
+
+def init_weights(wildcards):
+    """The ImageNet weights file a method's training starts from under this profile (none for scratch)."""
+    p = method_params(wildcards.method)
+    return [p["imagenet_weights"]] if p["profiles"][PROFILE]["weights_init"] == "pretrained" else []
 
 
 def table_methods(table):

@@ -7,6 +7,7 @@ rule train:
         images=f"{PREP}/jpeg/manifest.json",
         train=ancient(split_file("eigen_zhou", "train")),
         val=ancient(split_file("eigen_zhou", "val")),
+        imagenet=init_weights,
     output:
         init=f"{CKPT}/init.pt",
         final=f"{CKPT}/final.pt",

@@ -15,6 +15,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import yaml
 
@@ -95,7 +96,8 @@ def _archive(where: str, group: str, entry: dict[str, Any]) -> Archive:
     for key in ("dest", "unpack_to"):
         if entry.get(key) and not str(entry[key]).startswith(DEST_ROOTS):
             raise CatalogueError(f"{label}: {key} {entry[key]!r} must lie under {' or '.join(DEST_ROOTS)}")
-    if not str(entry["url"]).startswith(("https://", "http://")):
+    url = urlsplit(str(entry["url"]))
+    if url.scheme not in ("http", "https") or not url.netloc:
         raise CatalogueError(f"{label}: url {entry['url']!r} is not an http(s) URL")
     sha256, md5 = entry.get("sha256"), entry.get("md5")
     if sha256 is not None and not (8 <= len(str(sha256)) <= 64 and _HEX.fullmatch(str(sha256))):

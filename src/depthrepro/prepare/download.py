@@ -187,13 +187,16 @@ def _body_span(response: http.client.HTTPResponse, offset: int, part: Path) -> t
 def _write_body(
     response: http.client.HTTPResponse, part: Path, start: int, total: int | None, *, progress: bool, label: str
 ) -> None:
-    """Stream the body into ``part`` from byte ``start`` (0 truncates), flushed to disk even when cut."""
+    """Stream the body into ``part`` from byte ``start`` (0 truncates), flushed to disk even when cut.
+
+    ``read1`` hands over whatever arrived, so the bytes received before a stall are kept for the resume.
+    """
     with open(part, "ab" if start else "wb") as fh, tqdm(
         total=total, initial=start, unit="B", unit_scale=True, unit_divisor=1024, desc=label,
         disable=not progress, leave=False,
     ) as bar:
         try:
-            while block := response.read(CHUNK_BYTES):
+            while block := response.read1(CHUNK_BYTES):
                 fh.write(block)
                 bar.update(len(block))
         except (OSError, http.client.HTTPException) as err:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import tarfile
+import zipfile
 from pathlib import Path
 
 from depthrepro.io.atomic import atomic_write_json
@@ -40,7 +42,7 @@ def run(args: argparse.Namespace) -> int:
         summary[archive.name] = _handle(archive, args)
         print(f"{summary[archive.name]['status']:<8} {archive.name}: {summary[archive.name]['detail']}")
     if args.unpack and not args.dry_run:
-        for group in {a.group for a in archives}:
+        for group in dict.fromkeys(a.group for a in archives):
             _merge(catalogue[group], args.root, summary)
     if args.manifest:
         atomic_write_json(args.manifest, summary)
@@ -94,7 +96,10 @@ def _handle(archive: Archive, args: argparse.Namespace) -> dict[str, object]:
     except DownloadError as err:
         return {"status": "failed", "detail": str(err)}
     if args.unpack and archive.unpack_to is not None:
-        members = unpack_archive(dest, args.root / archive.unpack_to)
+        try:
+            members = unpack_archive(dest, args.root / archive.unpack_to)
+        except (ValueError, zipfile.BadZipFile, tarfile.TarError) as err:
+            return {"status": "failed", "detail": f"{archive.dest}: cannot unpack: {err}"}
         return {"status": "ok", "detail": f"{archive.dest} unpacked into {archive.unpack_to} ({members} members)"}
     return {"status": "ok", "detail": str(archive.dest)}
 

@@ -56,7 +56,8 @@ def run(args: argparse.Namespace) -> int:
         tmp, disp=np.concatenate(disps).astype(np.float32), disp_flipped=np.concatenate(flipped).astype(np.float32),
         entries=np.array([f"{e.folder} {e.frame} {e.side}" for e in entries]),
         method=np.array(ckpt["method"]), trained_with_stereo=np.array(ckpt["trained_with_stereo"]),
-        checkpoint_sha256=np.array(file_sha256(args.checkpoint)), checkpoint_stage=np.array(ckpt["stage"]))
+        checkpoint_sha256=np.array(file_sha256(args.checkpoint)), checkpoint_stage=np.array(ckpt["stage"]),
+        checkpoint_path=np.array(str(args.checkpoint)))
     os.replace(tmp, args.out)
     print(f"{args.out}: {len(entries)} disparity maps at {cfg['height']}x{cfg['width']}")
     return 0

@@ -36,7 +36,7 @@ def run(args: argparse.Namespace) -> int:
             disp = batch_post_process_disparity(disp, pred["disp_flipped"])
         stereo = bool(pred["trained_with_stereo"])
         method, stage = str(pred["method"]), str(pred["checkpoint_stage"])
-        checkpoint_sha = str(pred["checkpoint_sha256"])
+        checkpoint_sha, checkpoint_path = str(pred["checkpoint_sha256"]), str(pred["checkpoint_path"])
     gt = load_gt_depths(args.gt)
     score = score_depth(disp, gt, protocol, stereo_trained=stereo)
 
@@ -55,6 +55,7 @@ def run(args: argparse.Namespace) -> int:
         mlflow.log_metrics(score.mean_dict())
         record = {**score.to_json_dict(), "provenance": {**tags, "mlflow_run_id": mlrun.info.run_id,
                                                          "predictions": str(args.predictions),
+                                                         "checkpoint": checkpoint_path,
                                                          "gt": str(args.gt), "train": train}}
     atomic_write_json(args.out, record)
     print(json.dumps(score.mean_dict()))

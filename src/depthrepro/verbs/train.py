@@ -89,6 +89,7 @@ def run(args: argparse.Namespace) -> int:
     tags = {"stage": "train", "method": args.method, "dataset": args.dataset, "profile": args.profile,
             "seed": str(args.seed), "code.digest": digest, "git.commit": git["commit"], "git.dirty": git["dirty"],
             "data.md5": dvc_hash(Path("data.dvc")), "prepared.jpeg_sha256": images_manifest["jpeg_tree_sha256"],
+            "prepared.images": str(args.images),
             "device": str(device), "world_size": str(world), "torch": torch.__version__,
             "weights_init": weights_init}
     run_params = {**{f"model.{k}": v for k, v in model_cfg.items()}, **{f"profile.{k}": v for k, v in prof.items()},

@@ -113,3 +113,25 @@ def test_slurm_profile_plans_the_same_dag(repo_root: Path, tmp_path: Path) -> No
                           "workflow/profiles/slurm"], cwd=work, capture_output=True, text=True)
     assert dry.returncode == 0, dry.stderr[-3000:]
     assert re.search(r"^train\s+1$", dry.stdout, flags=re.MULTILINE), dry.stdout[-3000:]
+
+
+def test_audit_prints_the_chain_and_flags_a_hand_edited_checkpoint(finished_run: Path) -> None:
+    """Runs last on the finished run: it edits a checkpoint (and restores its bytes afterwards)."""
+    metrics = next((finished_run / "results/metrics").rglob("final/kitti_eigen.json"))
+    audit = lambda: subprocess.run(["depthrepro", "audit", str(metrics.relative_to(finished_run))],  # noqa: E731
+                                   cwd=finished_run, capture_output=True, text=True,
+                                   env={**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}"
+                                                              f"{os.environ['PATH']}"})
+    clean = audit()
+    assert clean.returncode == 0, clean.stdout + clean.stderr
+    for link in ("predictions", "ground truth", "checkpoint", "training run", "prepared images", "raw data"):
+        assert f"[ok] {link}:" in clean.stdout
+    assert re.search(r'code\.digest: "[0-9a-f]{16}"', clean.stdout), clean.stdout
+    checkpoint = next((finished_run / "results/checkpoints").rglob("final.pt"))
+    original = checkpoint.read_bytes()
+    try:
+        checkpoint.write_bytes(original + b"\0")
+        edited = audit()
+        assert edited.returncode == 1 and "[MISMATCH] checkpoint:" in edited.stdout, edited.stdout
+    finally:
+        checkpoint.write_bytes(original)

@@ -9,7 +9,7 @@ import pytest
 import torch
 from PIL import Image
 
-from depthrepro.data.kitti_raw import KittiRawDataset, KittiTestImages, intrinsics_at
+from depthrepro.data.kitti_raw import KittiRawDataset, KittiTestSamples, intrinsics_at
 from depthrepro.io.kitti import SplitEntry, image_path
 
 FOLDER = "2011_09_26/2011_09_26_drive_0001_sync"
@@ -56,8 +56,14 @@ def test_eval_samples_are_not_augmented(root: Path) -> None:
     ds = KittiRawDataset(root, [SplitEntry(FOLDER, 1, "l")], 64, 192, [0], K_NORM, is_train=False)
     sample = ds[0]
     assert torch.equal(sample[("color", 0, 0)], sample[("color_aug", 0, 0)])
-    img = KittiTestImages(root, [SplitEntry(FOLDER, 1, "l")], 64, 192)[0]
-    torch.testing.assert_close(img, sample[("color", 0, 0)])
+    test = KittiTestSamples(root, [SplitEntry(FOLDER, 1, "l")], 64, 192, K_NORM)[0]
+    torch.testing.assert_close(test[("color", 0, 0)], sample[("color", 0, 0)])
+    torch.testing.assert_close(test[("K", 2)], sample[("K", 2)])
+
+
+def test_missing_lookup_frame_is_zeros_at_test_time(root: Path) -> None:
+    sample = KittiTestSamples(root, [SplitEntry(FOLDER, 0, "l")], 64, 192, K_NORM, frame_ids=[0, -1])[0]
+    assert sample[("color", -1, 0)].abs().sum() == 0 and sample[("color", 0, 0)].abs().sum() > 0
 
 
 def test_missing_frame_names_the_file(root: Path) -> None:
@@ -70,7 +76,7 @@ def test_truncated_image_names_the_file(root: Path) -> None:
     path = image_path(root, FOLDER, 1, "l", "jpg")
     path.write_bytes(path.read_bytes()[:100])
     with pytest.raises(OSError, match="0000000001.jpg"):
-        KittiTestImages(root, [SplitEntry(FOLDER, 1, "l")], 64, 192)[0]
+        KittiTestSamples(root, [SplitEntry(FOLDER, 1, "l")], 64, 192, K_NORM)[0]
 
 
 def test_resolution_must_be_a_multiple_of_32(root: Path) -> None:

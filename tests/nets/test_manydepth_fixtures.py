@@ -85,7 +85,7 @@ def test_multiframe_depth_network_matches_official(path: Path) -> None:
     fill(encoder, spec["modules"]["encoder"]["fill_skip_keys"])
     fill(decoder)
     for key, grid in grids.items():
-        assert torch.equal(encoder.state_dict()[key], grid), f"{key} must keep its constructed value"
+        assert torch.equal(encoder.state_dict()[key], grid), f"{key}: must keep its built value"
 
     with torch.no_grad():
         features, lowest_cost, confidence_mask = encoder(

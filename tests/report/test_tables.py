@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from depthrepro.report.tables import group_scores, load_reported, render_markdown
+from depthrepro.report.markdown import render_markdown
+from depthrepro.report.tables import group_scores, load_reported
 
 COLUMNS = ["abs_rel", "a1"]
 CSV = """table,row,method,resolution,abs_rel,a1,source

@@ -5,6 +5,7 @@ if DS["source"] == "synthetic":
 
     rule synthesize:
         output:
+            f"{DS['synth']['root']}/manifest.json",
             RAW_MANIFEST,
             SPLIT_FILES,
         params:
@@ -12,13 +13,14 @@ if DS["source"] == "synthetic":
             libs=LIBS_NUMERIC,
             preset=DS["synth"]["preset"],
             seed=DS["synth"]["seed"],
+            root=DS["synth"]["root"],
         log:
             f"results/logs/synthesize/{DATASET}.log",
         benchmark:
             f"results/benchmarks/synthesize/{DATASET}.tsv"
         threads: 2
         shell:
-            "depthrepro synth --preset {params.preset} --seed {params.seed} --out {RAW_ROOT} "
+            "depthrepro synth --preset {params.preset} --seed {params.seed} --out {params.root} "
             "--workers {threads} > {log} 2>&1"
 
 else:

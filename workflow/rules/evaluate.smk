@@ -26,7 +26,7 @@ rule predict:
         weights="init|final",
     shell:
         "depthrepro predict --checkpoint {input.weights} --images {PREP}/jpeg --split-file {input.split} "
-        "--out {output} --threads {threads} > {log} 2>&1"
+        "--dataset {DATASET} --out {output} --threads {threads} > {log} 2>&1"
 
 
 def protocol_split(protocol):

@@ -8,7 +8,9 @@ rule table:
         reported=lambda wc: TABLES[wc.table]["reported"],
         dvc="data.dvc",
     output:
-        "results/tables/{table}.md",
+        md="results/tables/{table}.md",
+        tex="results/tables/{table}.tex",
+        html="results/tables/{table}.html",
     params:
         code=digest("table"),
         dataset=DATASET,
@@ -17,4 +19,4 @@ rule table:
         "results/logs/table/{table}.log",
     shell:
         "depthrepro table --table {wildcards.table} --dataset {DATASET} --profile {PROFILE} "
-        "--out {output} {input.metrics} > {log} 2>&1"
+        "--out {output.md} --formats md,tex,html {input.metrics} > {log} 2>&1"

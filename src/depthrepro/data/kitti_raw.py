@@ -132,18 +132,32 @@ class KittiRawDataset(torch.utils.data.Dataset):
         return sample
 
 
-class KittiTestImages(torch.utils.data.Dataset):
-    """Test-split images at the network resolution: (3, H, W) in [0, 1], as monodepth2's evaluation loads them."""
+class KittiTestSamples(torch.utils.data.Dataset):
+    """Test-split samples as monodepth2-style evaluations load them: `("color", f, 0)` (3, H, W) in [0, 1]
+    for each frame id in `frame_ids` (a lookup frame missing from the drive is all zeros, as ManyDepth's
+    evaluation does), and `("K", s)`, `("inv_K", s)` (4, 4) for s in 0..3."""
 
     def __init__(self, root: Path, entries: list[SplitEntry], height: int, width: int,
-                 image_ext: str = "jpg") -> None:
+                 intrinsics: np.ndarray, frame_ids: list[FrameId] = (0,), image_ext: str = "jpg") -> None:
         self.root, self.entries = Path(root), list(entries)
         self.height, self.width, self.image_ext = height, width, image_ext
+        self.intrinsics = np.asarray(intrinsics, dtype=np.float32)
+        self.frame_ids = list(frame_ids)
 
     def __len__(self) -> int:
         return len(self.entries)
 
-    def __getitem__(self, index: int) -> torch.Tensor:
+    def __getitem__(self, index: int) -> dict:
         e = self.entries[index]
-        img = load_rgb(image_path(self.root, e.folder, e.frame, e.side, self.image_ext))
-        return to_tensor(img.resize((self.width, self.height), Image.LANCZOS))
+        sample: dict = {}
+        for f in self.frame_ids:
+            path = image_path(self.root, e.folder, e.frame + int(f), e.side, self.image_ext)
+            if f != 0 and not path.is_file():
+                sample[("color", f, 0)] = torch.zeros(3, self.height, self.width)
+                continue
+            sample[("color", f, 0)] = to_tensor(load_rgb(path).resize((self.width, self.height), Image.LANCZOS))
+        for s in range(4):
+            K = intrinsics_at(self.intrinsics, self.height // 2**s, self.width // 2**s)
+            sample[("K", s)] = torch.from_numpy(K)
+            sample[("inv_K", s)] = torch.from_numpy(np.linalg.pinv(K).astype(np.float32))
+        return sample

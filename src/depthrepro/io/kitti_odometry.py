@@ -272,7 +272,8 @@ def read_odom_split(path: Path) -> list[OdomSplitEntry]:
         tokens = line.split()
         if not tokens:
             continue
-        if len(tokens) != 3 or not tokens[0].isdigit() or not tokens[1].isdigit() or tokens[2] not in SIDE_TO_IMAGE_FOLDER:
+        well_formed = len(tokens) == 3 and tokens[0].isdigit() and tokens[1].isdigit()
+        if not well_formed or tokens[2] not in SIDE_TO_IMAGE_FOLDER:
             raise ValueError(f"{path}:{number}: expected '<sequence> <frame> l|r', got {line!r}")
         entries.append(OdomSplitEntry(int(tokens[0]), int(tokens[1]), tokens[2]))
     return entries
@@ -312,9 +313,10 @@ def write_keyframes(path: Path, entries: list[Keyframe]) -> None:
 
 @dataclass(frozen=True)
 class OdometrySequence:
-    """What a loader needs of one sequence: ``calib``; ``times`` (N,); ``poses`` (N, 4, 4) camera-0 GT;
-    ``dvso_poses`` (N, 4, 4) camera-2 poses or None when ``poses_dvso`` is absent; ``frames`` (N) counted
-    from ``image_2``; ``annotated`` the frames that have ``image_depth_annotated``."""
+    """What a loader needs of one sequence: ``calib``; ``times`` (N,); ``poses`` (N, 4, 4) camera-0 GT or
+    None when ``poses/<SS>.txt`` is absent (KITTI's test sequences 11-21); ``dvso_poses`` (N, 4, 4)
+    camera-2 poses or None when ``poses_dvso`` is absent; ``frames`` (N) counted from ``image_2``;
+    ``annotated`` the frames that have ``image_depth_annotated``."""
 
     sequence: int
     calib: OdometryCalib
@@ -332,14 +334,16 @@ def load_odometry_sequence(root: Path, sequence: int) -> OdometrySequence:
     if not images:
         raise ValueError(f"{sequence_dir(root, sequence) / 'image_2'}: no PNG frames")
     frames = len(images)
-    times = read_times(times_path(root, sequence))
+
+    def checked(path: Path, values: np.ndarray) -> np.ndarray:
+        if len(values) != frames:
+            raise ValueError(f"{path}: {len(values)} entries, but image_2 holds {frames} frames")
+        return values
+
+    times = checked(times_path(root, sequence), read_times(times_path(root, sequence)))
     gt_path, dvso_path = poses_path(root, sequence), dvso_poses_path(root, sequence)
-    poses = read_poses(gt_path) if gt_path.is_file() else None
-    dvso = read_poses(dvso_path) if dvso_path.is_file() else None
-    for name, count in ((times_path(root, sequence), times.shape[0]), (gt_path, None if poses is None else len(poses)),
-                        (dvso_path, None if dvso is None else len(dvso))):
-        if count is not None and count != frames:
-            raise ValueError(f"{name}: {count} entries, but image_2 holds {frames} frames")
+    poses = checked(gt_path, read_poses(gt_path)) if gt_path.is_file() else None
+    dvso = checked(dvso_path, read_poses(dvso_path)) if dvso_path.is_file() else None
     annotated_dir = annotated_depth_path(root, sequence, 0).parent
     annotated = tuple(sorted(int(p.stem) for p in annotated_dir.glob("*.png"))) if annotated_dir.is_dir() else ()
     return OdometrySequence(sequence=sequence, calib=read_odometry_calib(calib_path(root, sequence)), times=times,

@@ -136,6 +136,10 @@ class ManyDepth(nn.Module):
     training sample needs; `test_frames` those `predict_disparity` needs (t, then the lookups).
     """
 
+    # The teacher and pose network stop receiving gradients at `freeze_teacher_epoch`, and
+    # `encoder.prematching_conv` (kept for the official file layout) never receives any.
+    freezes_parameters = True
+
     def __init__(self, cfg: Mapping[str, Any]) -> None:
         super().__init__()
         self.config = ManyDepthConfig.from_dict(cfg)
@@ -163,7 +167,6 @@ class ManyDepth(nn.Module):
         self.ssim = SSIM()
         self._warpers: dict[WarperKey, tuple[BackprojectDepth, Project3D]] = {}
 
-    # ----------------------------------------------------------------------------- networks
     def forward(self, color: torch.Tensor, lookup_images: torch.Tensor,
                 relative_poses: torch.Tensor, K: torch.Tensor, inv_K: torch.Tensor
                 ) -> dict[Any, torch.Tensor]:
@@ -188,8 +191,9 @@ class ManyDepth(nn.Module):
 
     def relative_pose(self, earlier: torch.Tensor, later: torch.Tensor, invert: bool
                       ) -> torch.Tensor:
-        """Pose `(B, 4, 4)` from two frames `(B, 3, H, W)` given in temporal order: from the
-        earlier to the later camera, or (with `invert`) from the later to the earlier one."""
+        """Transform `(B, 4, 4)` from two frames `(B, 3, H, W)` given in temporal order: it maps
+        points from the earlier camera's coordinates into the later camera's, or (with `invert`)
+        from the later camera's into the earlier camera's."""
         axisangle, translation = self.pose([self.pose_encoder(torch.cat([earlier, later], 1))])
         return transformation_from_parameters(axisangle[:, 0], translation[:, 0], invert=invert)
 
@@ -240,7 +244,6 @@ class ManyDepth(nn.Module):
         """Single-frame teacher's sigmoid disparity `(B, 1, H, W)` from `(B, 3, H, W)`."""
         return self.teacher(color)[("disp", 0)]
 
-    # ------------------------------------------------------------------------------ losses
     def _warpers_for(self, batch_size: int, device: torch.device
                      ) -> tuple[BackprojectDepth, Project3D]:
         """Full-resolution back-projection and projection for one batch size, built on demand."""
@@ -352,7 +355,6 @@ class ManyDepth(nn.Module):
         return (reduce(operator.add, per_scale) / num_scales,
                 reduce(operator.add, consistency) / num_scales)
 
-    # ----------------------------------------------------------------------------- training
     def _matching_augmentation(self, inputs: Mapping[Any, torch.Tensor],
                                lookup: torch.Tensor, relative: torch.Tensor
                                ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -369,10 +371,18 @@ class ManyDepth(nn.Module):
         return lookup, relative, (static | zeroed).to(lookup.dtype).view(-1, 1, 1, 1)
 
     def _update_depth_bins(self, teacher_depth: torch.Tensor) -> None:
-        """EMA of the teacher's batch-mean min/max depth, widened by 10%, as cost-volume range."""
+        """EMA of the teacher's batch-mean min/max depth, widened by 10%, as cost-volume range.
+
+        Under DDP the batch means are averaged over processes, so every process keeps the same
+        range (the mean over the global batch, as single-process training computes it).
+        """
         depth = teacher_depth.detach()
-        low = depth.amin(dim=(2, 3)).mean().item() * BIN_RANGE_MARGIN[0]
-        high = depth.amax(dim=(2, 3)).mean().item() * BIN_RANGE_MARGIN[1]
+        extremes = torch.stack([depth.amin(dim=(2, 3)).mean(), depth.amax(dim=(2, 3)).mean()])
+        if torch.distributed.is_available() and torch.distributed.is_initialized():
+            torch.distributed.all_reduce(extremes)
+            extremes = extremes / torch.distributed.get_world_size()
+        low = extremes[0].item() * BIN_RANGE_MARGIN[0]
+        high = extremes[1].item() * BIN_RANGE_MARGIN[1]
         m = BIN_TRACKER_MOMENTUM
         self.max_depth_bin = self.max_depth_bin * m + high * (1 - m)
         self.min_depth_bin = self.min_depth_bin * m + max(self.config.min_depth, low) * (1 - m)
@@ -451,7 +461,6 @@ class ManyDepth(nn.Module):
                 module.eval()
         return self
 
-    # ------------------------------------------------------------------- parameters, files
     def depth_parameters(self) -> list[nn.Parameter]:
         """Trainable parameters of the multi-frame depth network (not its pixel grids)."""
         return [p for m in (self.encoder, self.depth) for p in m.parameters() if p.requires_grad]
@@ -479,7 +488,8 @@ class ManyDepth(nn.Module):
         """State dicts in the official folder layout: `encoder` (with `height`, `width` and the
         tracked `min_depth_bin`, `max_depth_bin`), `depth`, `mono_encoder`, `mono_depth`,
         `pose_encoder`, `pose`."""
-        state = {name: dict(module.state_dict()) for name, module in self._modules_by_file().items()}
+        state = {name: dict(module.state_dict())
+                 for name, module in self._modules_by_file().items()}
         state["encoder"].update(height=self.config.height, width=self.config.width,
                                 min_depth_bin=self.min_depth_bin, max_depth_bin=self.max_depth_bin)
         return state

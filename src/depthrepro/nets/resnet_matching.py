@@ -116,7 +116,7 @@ class ResnetEncoderMatching(nn.Module):
             nn.ReLU(inplace=True))
 
     def compute_depth_bins(self, min_depth_bin: float, max_depth_bin: float) -> None:
-        """Set `depth_bins` `(D,)` and the constant depth planes `warp_depths` `(D, 1, H/4, W/4)`."""
+        """Set `depth_bins` `(D,)` and the constant-depth planes `warp_depths` `(D, 1, h, w)`."""
         bins = depth_bin_values(min_depth_bin, max_depth_bin, self.num_depth_bins,
                                 self.depth_binning).to(self.depth_bins.device)
         self.depth_bins = bins

@@ -11,7 +11,9 @@ Layout under ``root`` (see ``depthrepro.io.kitti_odometry``)::
 Each sequence is its own short street drive (as every real odometry sequence is a KITTI raw drive),
 rendered with the street renderer at KITTI odometry's 1241x376 and intrinsics. Its traffic is
 scripted so that moving cars enter and leave the view: oncoming cars pass the ego at given times and
-an optional faster car drives ahead in the ego lane.
+an optional faster car drives ahead in the ego lane. Presets: ``default``, three sequences of 40
+frames (00 test, 01-02 train); ``tiny``, two sequences of 14 frames at a reduced 416x128 (intrinsics
+scaled), for tests. No Velodyne scans are written.
 
 - ``poses/<SS>.txt``: exact camera-0 poses, the first one the identity (KITTI's ground truth).
 - ``poses_dvso/<SS>.txt``: the exact camera-2 trajectory in the same format. Real DVSO poses are
@@ -24,7 +26,7 @@ an optional faster car drives ahead in the ego lane.
 - Splits: MonoRec keeps its sequence lists in JSON configs; ``splits/odometry/{train,test}_files.txt``
   list ``<SS> <frame>`` keyframes of the train and test sequences, exactly the keyframes that loader
   visits (those with annotated depth, frames 5 .. N-6). ``splits/odom`` follows monodepth2's odom
-  split: train/val over the train sequences (frames 1 .. N-2, random side) and one
+  split: train/val over the train sequences (frames 1 .. N-2 where the ego moves, random side) and one
   ``test_files_<SS>.txt`` per test sequence (frames 0 .. N-2, left camera) for pose evaluation.
 """
 
@@ -144,7 +146,7 @@ ODOMETRY_PRESETS: dict[str, OdometryPreset] = {
             SequenceSpec(_drive(0, 40, "test", 9.0), oncoming_meet_s=(1.2, 3.1), lead_gap_m=16.0),
             SequenceSpec(_drive(1, 40, "train", 8.0, stop_at=14, stop_frames=6, ramp_frames=6),
                          oncoming_meet_s=(0.6, 2.3, 9.0)),
-            SequenceSpec(_drive(2, 40, "train", 10.5), oncoming_meet_s=(-2.0, 2.6), lead_gap_m=13.0),
+            SequenceSpec(_drive(2, 40, "train", 10.5), oncoming_meet_s=(-1.2, 2.6), lead_gap_m=13.0),
         ),
         val_fraction=0.1,
         figure_frames=3,
@@ -269,7 +271,8 @@ def render_sequence_frame(task: tuple[str, int, int, int, str]) -> int:
 def odometry_splits(preset: OdometryPreset, drives: list[Drive],
                     seed: int) -> tuple[dict[str, list[Keyframe]], dict[str, list[OdomSplitEntry]]]:
     """MonoRec-style keyframe lists (``train``, ``test``) and monodepth2 odom lists (``train``, ``val``,
-    ``test_files_<SS>``); train and test sequences are disjoint."""
+    ``test_files_<SS>``); train and test sequences are disjoint. Frames where the ego stands still are
+    left out of the odom train/val lists, as Zhou's preprocessing leaves them out of eigen_zhou."""
     rng = np.random.default_rng([seed, 808])
     keyframes: dict[str, list[Keyframe]] = {"train": [], "test": []}
     odom: dict[str, list[OdomSplitEntry]] = {}
@@ -280,7 +283,8 @@ def odometry_splits(preset: OdometryPreset, drives: list[Drive],
         if role == "test":
             odom[f"test_files_{sequence:02d}"] = [OdomSplitEntry(sequence, f, "l") for f in range(drive.frames - 1)]
         else:
-            candidates += [(sequence, f) for f in range(1, drive.frames - 1)]
+            static = set(drive.trajectory.static_frames())
+            candidates += [(sequence, f) for f in range(1, drive.frames - 1) if f not in static]
     sides = rng.choice(["l", "r"], size=len(candidates))
     entries = [OdomSplitEntry(s, f, str(side)) for (s, f), side in zip(candidates, sides)]
     n_val = max(1, round(preset.val_fraction * len(entries)))
@@ -291,13 +295,13 @@ def odometry_splits(preset: OdometryPreset, drives: list[Drive],
 
 
 def _mask_overlay(frame: CameraFrame, mask: np.ndarray) -> CameraFrame:
-    """The frame with its written 256x512 mask mapped back into the crop box, tinted red, box outlined."""
+    """The frame with its written 256x512 mask mapped back into the crop box, tinted magenta, box outlined."""
     height, width = frame.depth.shape
     left, top, right, bottom = centre_crop_box(width, height)
     back = cv2.resize(mask, (right - left, bottom - top), interpolation=cv2.INTER_NEAREST) > 0.5
     rgb = frame.rgb.copy()
     region = rgb[top:bottom, left:right]
-    region[back] = (0.45 * region[back] + 0.55 * np.array([255, 40, 40])).astype(np.uint8)
+    region[back] = (0.35 * region[back] + 0.65 * np.array([255, 0, 255])).astype(np.uint8)
     cv2.rectangle(rgb, (left, top), (right - 1, bottom - 1), (0, 255, 255), 1)
     return replace(frame, rgb=rgb)
 
@@ -315,7 +319,7 @@ def _write_figure_sheet(root: Path, preset: OdometryPreset, drives: list[Drive],
     for sequence, frame in picked[: preset.figure_frames]:
         rendered = drives[sequence].render_camera(frame, 2)
         mask = np.load(mvobj_mask_path(root, sequence, frame))
-        shown.append((f"sequence {sequence:02d} frame {frame}: image_2 (moving objects red, loader crop cyan)",
+        shown.append((f"sequence {sequence:02d} frame {frame}: image_2 (moving objects magenta, loader crop cyan)",
                       _mask_overlay(rendered, mask)))
     ok, sheet = cv2.imencode(".png", figure_sheet(shown))
     if not ok:

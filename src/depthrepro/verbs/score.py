@@ -33,6 +33,9 @@ def run(args: argparse.Namespace) -> int:
     with np.load(args.predictions) as pred:
         disp = pred["disp"]
         if protocol.post_process:
+            if "disp_flipped" not in pred:
+                raise SystemExit(f"{args.predictions}: protocol {protocol.name!r} needs flip post-processing, "
+                                 f"but these predictions (a multi-frame method) have no flipped disparities")
             disp = batch_post_process_disparity(disp, pred["disp_flipped"])
         stereo = bool(pred["trained_with_stereo"])
         method, stage = str(pred["method"]), str(pred["checkpoint_stage"])

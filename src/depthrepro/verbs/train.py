@@ -52,7 +52,8 @@ def run(args: argparse.Namespace) -> int:
     torch.set_num_threads(args.threads)
     params, prof = load_method_params(args.params_dir, args.method, args.profile)
     dataset_cfg = yaml.safe_load((args.params_dir / "datasets.yaml").read_text())[args.dataset]
-    model_cfg = {**params["model"], "height": prof["height"], "width": prof["width"]}
+    # a profile may override model keys (e.g. an earlier teacher freeze so a short run reaches it)
+    model_cfg = {**params["model"], **prof.get("model", {}), "height": prof["height"], "width": prof["width"]}
     device, rank = join_process_group()
     seed_everything(args.seed, deterministic=prof.get("deterministic", False))
 

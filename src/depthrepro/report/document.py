@@ -1,0 +1,269 @@
+"""One paper table as a format-neutral document: header, rows of cells with marks, notes, footer.
+
+``build_table`` turns reported rows, grouped metrics records and the rendering context into a
+``TableDocument``; ``depthrepro.report.markdown``, ``latex`` and ``html`` only lay it out. Text in
+the document may hold two inline marks, ``code`` in backticks and ``**bold**``, which each renderer
+translates.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from depthrepro.evaluate.protocols import FULL_REGION
+from depthrepro.report.protocol_text import footer_protocol_lines, protocol_line
+from depthrepro.report.tables import (
+    Column,
+    ReportedRow,
+    Reproduction,
+    block_marks,
+    column_decimals,
+    make_columns,
+    place_reproductions,
+)
+
+NOT_COMPARABLE = ("**Not comparable to the paper.** Reproduced numbers come from the synthetic world "
+                  "(a rendered street in KITTI's formats) under a smoke-scale CPU schedule; they show that "
+                  "the pipeline runs end to end, not whether the paper holds.")
+MISSING_CELL = "—"
+DESCRIPTOR_LABELS = {"pp": "PP"}
+"""Header labels of descriptor columns that are not just the capitalised CSV name."""
+MARK_LEGEND = "Per block of reported rows: **bold** best, underlined second best (recomputed from the numbers)."
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One table cell; ``mark`` is ``best``, ``second`` or empty."""
+
+    text: str
+    mark: str = ""
+
+
+@dataclass(frozen=True)
+class TableLine:
+    """A row of the main table (``kind``: reported, official, reproduced, delta) or a block heading."""
+
+    kind: str
+    cells: tuple[Cell, ...]
+
+
+@dataclass(frozen=True)
+class TableDocument:
+    """Everything a renderer lays out; ``header`` and each non-block line have the same length.
+
+    ``footer`` items are the provenance list; ``sources`` (one per reported row) nest under its last
+    item, "Reported numbers:".
+    """
+
+    title: str
+    protocol_line: str
+    header: tuple[str, ...]
+    lines: tuple[TableLine, ...]
+    notes: tuple[str, ...]
+    sanity_header: tuple[str, ...]
+    sanity_rows: tuple[tuple[str, ...], ...]
+    sanity_verdicts: tuple[str, ...]
+    synthetic: bool
+    footer: tuple[str, ...]
+    sources: tuple[str, ...]
+
+
+def _fmt(values: np.ndarray, decimals: int) -> str:
+    if len(values) == 1:
+        return f"{values[0]:.{decimals}f}"
+    return f"{values.mean():.{decimals}f} ± {values.std(ddof=1):.{decimals}f}"
+
+
+def _scaled(rep: Reproduction, column: Column, region: str) -> np.ndarray:
+    values = rep.values(column.key, region)
+    return values * 100.0 if column.percent else values
+
+
+def _missing_reason(method: str, context: dict) -> str:
+    if context.get("unscored_reason"):
+        return f"not reproduced: {context['unscored_reason']}"
+    if method not in context["implemented_methods"]:
+        return f"not reproduced: {method} is not implemented yet"
+    return f"not reproduced: {method} is not in this run's methods ({', '.join(context['configured_methods'])})"
+
+
+class _Builder:
+    """Lays out the rows of one table (kept as a class so the shared inputs are not passed around)."""
+
+    def __init__(self, columns: list[Column], reported: Sequence[ReportedRow],
+                 scores: dict[tuple[str, str], Reproduction], context: dict) -> None:
+        self.columns = columns
+        self.reported = reported
+        self.scores = scores
+        self.context = context
+        self.descriptors: tuple[str, ...] = tuple(context.get("descriptors", ("resolution",)))
+        self.region: str = context.get("region", FULL_REGION)
+        self.decimals = {c.key: column_decimals(reported, c) for c in columns}
+        self.marks = block_marks(reported, columns)
+        self.placement = place_reproductions(reported, scores)
+
+    def header(self) -> tuple[str, ...]:
+        names = tuple(DESCRIPTOR_LABELS.get(name, name.replace("_", " ").capitalize()) for name in self.descriptors)
+        return ("Method", *names, "Provenance", *(c.header for c in self.columns), "n")
+
+    def _line(self, kind: str, label: str, descriptors: Sequence[str], provenance: str,
+              values: Sequence[Cell], last: str) -> TableLine:
+        cells = (Cell(label), *(Cell(d) for d in descriptors), Cell(provenance), *values, Cell(last))
+        return TableLine(kind, cells)
+
+    def _dashes(self) -> list[Cell]:
+        return [Cell(MISSING_CELL) for _ in self.columns]
+
+    def _reproduced_cells(self, rep: Reproduction) -> list[Cell]:
+        return [Cell(_fmt(_scaled(rep, c, self.region), self.decimals[c.key])) for c in self.columns]
+
+    def rows(self) -> list[TableLine]:
+        lines: list[TableLine] = []
+        blank = ["" for _ in self.descriptors]
+        show_blocks = len({row.block for row in self.reported}) > 1
+        block = None
+        for index, row in enumerate(self.reported):
+            if show_blocks and row.block != block:
+                block = row.block
+                lines.append(TableLine("block", (Cell(block or MISSING_CELL),)))
+            reported = [Cell(row.printed.get(c.key, MISSING_CELL), self.marks.get((index, c.key), ""))
+                        for c in self.columns]
+            note = "" if row.method else "not reproduced: no registered method"
+            lines.append(self._line("reported", row.label, [row.descriptors.get(d, "") for d in self.descriptors],
+                                    "Reported", reported, note))
+            if not row.method:
+                continue
+            lines.append(self._line("official", row.label, blank, "Official weights", self._dashes(),
+                                    self.context["official"].get(row.method, "")))
+            lines += self._reproduction_lines(index, row, blank)
+        return lines
+
+    def _reproduction_lines(self, index: int, row: ReportedRow, blank: list[str]) -> list[TableLine]:
+        chosen = self.placement.get(index)
+        rep = self.scores.get((row.method, "final"))
+        if rep is None or chosen is None or self.context.get("unscored_reason"):
+            return [self._line("reproduced", row.label, blank, "Reproduced", self._dashes(),
+                               _missing_reason(row.method, self.context))]
+        if chosen != index:
+            reason = (f"not reproduced here: this run's {row.method} ({rep.resolution}) is compared with "
+                      f"row '{self.reported[chosen].label}'")
+            return [self._line("reproduced", row.label, blank, "Reproduced", self._dashes(), reason)]
+        descriptors = [rep.resolution if d == "resolution" else "" for d in self.descriptors]
+        where = f"{self.context['profile']}, {self.context['dataset']}"
+        if "resolution" not in self.descriptors:
+            where += f", {rep.resolution}"
+        if self.region != FULL_REGION:
+            where += f", region {self.region}"
+        lines = [self._line("reproduced", row.label, descriptors, f"Reproduced ({where})",
+                            self._reproduced_cells(rep), str(len(rep.records)))]
+        deltas = [Cell(f"{_scaled(rep, c, self.region).mean() - row.metrics[c.key]:+.{self.decimals[c.key]}f}")
+                  if c.key in row.metrics else Cell(MISSING_CELL) for c in self.columns]
+        lines.append(self._line("delta", row.label, blank, "Δ Reproduced − Reported", deltas, ""))
+        return lines
+
+    def sanity(self) -> tuple[tuple[str, ...], tuple[tuple[str, ...], ...], tuple[str, ...]]:
+        header = ("Method", "Weights", *(c.header for c in self.columns), "n")
+        rows = []
+        for (method, stage), rep in sorted(self.scores.items()):
+            label = "trained (final.pt)" if stage == "final" else "untrained (init.pt)"
+            rows.append((method, label, *(cell.text for cell in self._reproduced_cells(rep)), str(len(rep.records))))
+        verdicts = []
+        for method in sorted({m for m, _ in self.scores}):
+            if (method, "init") in self.scores and (method, "final") in self.scores:
+                before = self.scores[(method, "init")].values("abs_rel", self.region).mean()
+                after = self.scores[(method, "final")].values("abs_rel", self.region).mean()
+                verdict = "beats" if after < before else "does NOT beat"
+                verdicts.append(f"{method}: the trained network {verdict} the untrained one "
+                                f"(abs_rel {after:.3f} vs {before:.3f}).")
+        return header, tuple(rows), tuple(verdicts)
+
+    def notes(self) -> tuple[str, ...]:
+        notes = []
+        if any(self.marks.values()):
+            notes.append(MARK_LEGEND)
+        percent = [c.label for c in self.columns if c.percent]
+        if percent:
+            notes.append(f"{', '.join(percent)} in percent, as the paper prints them; reproduced fractions "
+                         "are multiplied by 100.")
+        notes += list(self.context.get("notes", ()))
+        for item in self.context.get("missing", ()):
+            notes.append(f"Not found, so no numbers are shown: {item.table} ({item.content}). "
+                         f"Needed to fill it: {item.needed}")
+        return tuple(notes)
+
+    def footer(self) -> tuple[str, ...]:
+        protocol = self.context["protocol"]
+        lines = [f"Dataset: `{self.context['dataset']}` — `data.dvc` md5 `{self.context['data_md5']}`; "
+                 f"profile `{self.context['profile']}`."]
+        lines += footer_protocol_lines(protocol)
+        if self.region != FULL_REGION:
+            lines.append(f"Reproduced values are the `{self.region}` region's means.")
+        for (method, stage), rep in sorted(self.scores.items()):
+            for rec in rep.records:
+                lines.append(_record_line(method, stage, rec))
+        lines.append("Reported numbers:")
+        return tuple(lines)
+
+
+def _record_line(method: str, stage: str, rec: dict[str, Any]) -> str:
+    prov, train = rec["provenance"], rec["provenance"]["train"]
+    dropped = rec.get("dropped_images") or []
+    dropped_text = f" ({len(dropped)} without valid GT left out)" if dropped else ""
+    return (f"{method} {stage} seed {train.get('seed', '?')}: {rec['num_images']} test images{dropped_text}, scaling "
+            f"{rec['scaling']['kind']} ×{rec['scaling']['factor']}; checkpoint sha256 "
+            f"`{prov['checkpoint.sha256'][:12]}`, weights init `{train.get('weights_init', '?')}`; "
+            f"git `{prov['git.commit'][:12]}` (dirty: {prov['git.dirty']}); code digest train "
+            f"`{train.get('code.digest', '?')}`, score `{prov['code.digest']}`; MLflow runs: train "
+            f"`{train.get('mlflow_run_id', '?')}`, score `{prov['mlflow_run_id']}`.")
+
+
+def build_table(title: str, columns: Sequence[str | dict | Column], reported: Sequence[ReportedRow],
+                scores: dict[tuple[str, str], Reproduction], context: dict) -> TableDocument:
+    """The table document: main table, notes, sanity section (untrained vs trained) and footer.
+
+    ``context`` holds ``protocol`` (the protocol dict), ``dataset``, ``data_md5``, ``synthetic``,
+    ``profile``, ``configured_methods``, ``implemented_methods`` and ``official`` (method → reason
+    no official row exists); optionally ``descriptors`` (CSV text columns shown after the label,
+    default ``("resolution",)``), ``region`` (which region's means a reproduction shows), ``notes``,
+    ``missing`` (``MissingTable`` items) and ``unscored_reason`` (why no row of this protocol can be
+    reproduced yet).
+    """
+    builder = _Builder(make_columns(columns), reported, scores, context)
+    sanity_header, sanity_rows, verdicts = builder.sanity()
+    sources = tuple(f"{row.label}: {row.source}" + (f" Note: {row.note}" if row.note else "") for row in reported)
+    return TableDocument(
+        title=title,
+        protocol_line=protocol_line(context["protocol"]),
+        header=builder.header(),
+        lines=tuple(builder.rows()),
+        notes=builder.notes(),
+        sanity_header=sanity_header,
+        sanity_rows=sanity_rows,
+        sanity_verdicts=verdicts,
+        synthetic=bool(context["synthetic"]),
+        footer=builder.footer(),
+        sources=sources,
+    )
+
+
+_INLINE = re.compile(r"(`[^`]+`|\*\*[^*]+\*\*)")
+
+
+def inline_parts(text: str) -> list[tuple[str, str]]:
+    """``text`` split into ``(kind, content)`` parts, kind ``text``, ``code`` (backticks) or ``bold`` (``**``)."""
+    parts = []
+    for piece in _INLINE.split(text):
+        if not piece:
+            continue
+        if piece.startswith("`") and piece.endswith("`") and len(piece) > 1:
+            parts.append(("code", piece[1:-1]))
+        elif piece.startswith("**") and piece.endswith("**") and len(piece) > 4:
+            parts.append(("bold", piece[2:-2]))
+        else:
+            parts.append(("text", piece))
+    return parts

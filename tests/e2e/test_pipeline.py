@@ -60,7 +60,8 @@ def finished_run(repo_root: Path, tmp_path_factory: pytest.TempPathFactory) -> P
 
 
 def test_table_has_reported_and_reproduced_rows_with_provenance(finished_run: Path) -> None:
-    table = (finished_run / "results/tables/dualrefine_kitti.md").read_text()
+    # best/second-best marks (bold, underline) are recomputed per block; compare the numbers themselves
+    table = re.sub(r"\*\*|</?u>", "", (finished_run / "results/tables/dualrefine_kitti.md").read_text())
     assert "| Monodepth2 | 192x640 | Reported | 0.115 | 0.903 | 4.863 | 0.193 | 0.877 | 0.958 | 0.980 |" in table
     reproduced = re.search(r"^\| Monodepth2 \| 96x320 \| Reproduced \(smoke, synthetic_kitti_tiny\) \|(.*)$",
                            table, flags=re.MULTILINE)
@@ -84,7 +85,7 @@ def test_every_configured_table_renders_in_three_formats(finished_run: Path) -> 
         for ext in ("tex", "html"):
             assert (finished_run / "results/tables" / f"{name}.{ext}").stat().st_size > 0
     featdepth = (finished_run / "results/tables/featdepth_kitti.md").read_text()
-    assert "Reproduced (smoke, synthetic_kitti_tiny)" in featdepth  # the Monodepth2 M row is reproduced here too
+    assert "Reproduced (smoke, synthetic_kitti_tiny, 96x320)" in featdepth  # its Monodepth2 M row too
 
 
 def test_data_is_tracked_by_dvc_without_git(finished_run: Path) -> None:
@@ -125,7 +126,7 @@ def test_slurm_profile_plans_the_same_dag(repo_root: Path, tmp_path: Path) -> No
     dry = subprocess.run([sys.executable, "-m", "snakemake", "all_tables", "-n", "--profile",
                           "workflow/profiles/slurm"], cwd=work, capture_output=True, text=True)
     assert dry.returncode == 0, dry.stderr[-3000:]
-    assert re.search(r"^train\s+1$", dry.stdout, flags=re.MULTILINE), dry.stdout[-3000:]
+    assert re.search(r"^train\s+2$", dry.stdout, flags=re.MULTILINE), dry.stdout[-3000:]  # both methods
 
 
 def test_audit_prints_the_chain_and_flags_a_hand_edited_checkpoint(finished_run: Path) -> None:

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import operator
 from collections.abc import Mapping
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from functools import reduce
 from pathlib import Path
 from typing import Any
@@ -35,7 +35,7 @@ from depthrepro.geometry.camera import BackprojectDepth, Project3D, disp_to_dept
 from depthrepro.geometry.pose import transformation_from_parameters
 from depthrepro.losses.photometric import SSIM, reprojection_loss
 from depthrepro.losses.smoothness import get_smooth_loss
-from depthrepro.methods.monodepth2 import _load_module
+from depthrepro.methods.config import config_from_dict, load_module_state
 from depthrepro.methods.registry import register_method
 from depthrepro.nets.depth_decoder import DepthDecoder
 from depthrepro.nets.pose_decoder import PoseDecoder
@@ -88,18 +88,7 @@ class ManyDepthConfig:
     @classmethod
     def from_dict(cls, cfg: Mapping[str, Any]) -> ManyDepthConfig:
         """Validated config from a plain dict; unknown keys raise KeyError."""
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(cfg) - known)
-        if unknown:
-            raise KeyError(f"manydepth config: unknown keys {unknown}; "
-                           f"expected a subset of {sorted(known)}")
-        values = dict(cfg)
-        for key in ("frame_ids", "scales"):
-            if key in values:
-                values[key] = tuple(values[key])
-        config = cls(**values)
-        config.validate()
-        return config
+        return config_from_dict(cls, cfg, "manydepth")
 
     def validate(self) -> None:
         """Raise ValueError naming the offending key."""
@@ -520,7 +509,7 @@ class ManyDepth(nn.Module):
             if name in state:
                 entries = {k: v for k, v in state[name].items()
                            if not (name == "encoder" and k in ENCODER_FILE_EXTRAS)}
-                _load_module(module, entries, name)
+                load_module_state(module, entries, name)
         self.min_depth_bin = float(encoder_file["min_depth_bin"])
         self.max_depth_bin = float(encoder_file["max_depth_bin"])
         self.encoder.compute_depth_bins(self.min_depth_bin, self.max_depth_bin)

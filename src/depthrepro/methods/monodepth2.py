@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import operator
 from collections.abc import Mapping
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from functools import reduce
 from pathlib import Path
 from typing import Any
@@ -21,6 +21,7 @@ from depthrepro.geometry.camera import BackprojectDepth, Project3D, disp_to_dept
 from depthrepro.geometry.pose import transformation_from_parameters
 from depthrepro.losses.photometric import SSIM, reprojection_loss
 from depthrepro.losses.smoothness import get_smooth_loss
+from depthrepro.methods.config import config_from_dict, load_module_state
 from depthrepro.methods.registry import register_method
 from depthrepro.nets.depth_decoder import DepthDecoder
 from depthrepro.nets.pose_decoder import PoseDecoder
@@ -57,18 +58,7 @@ class Monodepth2Config:
     @classmethod
     def from_dict(cls, cfg: Mapping[str, Any]) -> Monodepth2Config:
         """Validated config from a plain dict; unknown keys raise KeyError."""
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(cfg) - known)
-        if unknown:
-            raise KeyError(f"monodepth2 config: unknown keys {unknown}; "
-                           f"expected a subset of {sorted(known)}")
-        values = dict(cfg)
-        for key in ("frame_ids", "scales"):
-            if key in values:
-                values[key] = tuple(values[key])
-        config = cls(**values)
-        config.validate()
-        return config
+        return config_from_dict(cls, cfg, "monodepth2")
 
     def validate(self) -> None:
         """Raise ValueError naming the offending key."""
@@ -88,17 +78,6 @@ class Monodepth2Config:
         if self.pose_model_input not in ("pairs", "all"):
             raise ValueError(f"monodepth2 config: pose_model_input must be 'pairs' or 'all', "
                              f"got {self.pose_model_input!r}")
-
-
-def _load_module(module: nn.Module, state: Mapping[str, Any], file: str) -> None:
-    """Strict `load_state_dict`, except that missing BatchNorm `num_batches_tracked` counters
-    (absent from checkpoints of older PyTorch) keep their current values."""
-    own = module.state_dict()
-    missing = [k for k in own if k not in state and not k.endswith("num_batches_tracked")]
-    unexpected = [k for k in state if k not in own]
-    if missing or unexpected:
-        raise KeyError(f"{file}.pth: missing keys {missing}, unexpected keys {unexpected}")
-    module.load_state_dict({**own, **state})
 
 
 @register_method("monodepth2")
@@ -276,4 +255,4 @@ class Monodepth2(nn.Module):
                 continue
             entries = {k: v for k, v in state[name].items()
                        if not (name == "encoder" and k in ENCODER_FILE_EXTRAS)}
-            _load_module(module, entries, name)
+            load_module_state(module, entries, name)

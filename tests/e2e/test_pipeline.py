@@ -43,6 +43,33 @@ def _planned_rules(dry_run_output: str) -> set[str]:
     return set(re.findall(r"^rule (\w+):", dry_run_output, flags=re.MULTILINE))
 
 
+def _planned_jobs(dry_run_output: str) -> set[str]:
+    """`rule` or `rule[wildcards]` for every job a dry run plans."""
+    jobs, rule = set(), None
+    for line in dry_run_output.splitlines():
+        if m := re.match(r"^rule (\w+):", line):
+            rule = m.group(1)
+            jobs.add(rule)
+        elif rule and (m := re.match(r"^\s+wildcards: (.*)$", line)):
+            jobs.discard(rule)
+            jobs.add(f"{rule}[{m.group(1)}]")
+            rule = None
+    return jobs
+
+
+def _dry_run_after_edit(workdir: Path, rel: str, edit) -> set[str]:
+    """Jobs planned after `edit(text) -> text` is applied to `workdir/rel` (restored afterwards)."""
+    path = workdir / rel
+    original = path.read_text()
+    try:
+        path.write_text(edit(original))
+        dry = _snakemake(workdir, "all_tables", "-n")
+        assert dry.returncode == 0, dry.stderr[-3000:]
+        return _planned_jobs(dry.stdout)
+    finally:
+        path.write_text(original)
+
+
 def _copy_project(repo_root: Path, work: Path) -> Path:
     for rel in _project_files(repo_root):
         (work / rel).parent.mkdir(parents=True, exist_ok=True)
@@ -118,6 +145,32 @@ def test_code_edits_rerun_exactly_the_affected_jobs(finished_run: Path) -> None:
         assert not rules & {"train", "predict", "synthesize", "prepare_jpeg"}, dry.stdout
     finally:
         metrics.write_text(original)
+
+
+def test_a_network_edit_reruns_only_that_method(finished_run: Path) -> None:
+    jobs = _dry_run_after_edit(finished_run, "src/depthrepro/nets/resnet_matching.py",
+                               lambda t: t + "\n\ndef _edited() -> int:\n    return 1\n")
+    trained = {j for j in jobs if j.startswith("train[")}
+    assert trained == {"train[method=manydepth, seed=0]"}, jobs
+    assert not any("monodepth2" in j for j in jobs), jobs
+    assert {"synthesize", "prepare_jpeg", "export_gt"}.isdisjoint(jobs), jobs
+
+
+def test_a_params_edit_reruns_only_the_jobs_reading_it(finished_run: Path) -> None:
+    jobs = _dry_run_after_edit(finished_run, "params/methods/manydepth.yaml",
+                               lambda t: t.replace("disparity_smoothness: 0.001", "disparity_smoothness: 0.002"))
+    assert {j for j in jobs if j.startswith("train[")} == {"train[method=manydepth, seed=0]"}, jobs
+    protocols = _dry_run_after_edit(finished_run, "params/protocols.yaml",
+                                    lambda t: t.replace("max_depth: 80.0", "max_depth: 79.0", 1))
+    assert any(j.startswith("score[") for j in protocols) and not any(
+        j.startswith(("train[", "predict[")) for j in protocols), protocols
+
+
+def test_a_jpeg_edit_reruns_everything_downstream_of_it(finished_run: Path) -> None:
+    jobs = _dry_run_after_edit(finished_run, "src/depthrepro/prepare/jpeg.py",
+                               lambda t: t + "\n\ndef _edited() -> int:\n    return 1\n")
+    assert "prepare_jpeg" in jobs and "synthesize" not in jobs and "export_gt" not in jobs, jobs
+    assert {"train[method=manydepth, seed=0]", "train[method=monodepth2, seed=0]"} <= jobs, jobs
 
 
 def test_slurm_profile_plans_the_same_dag(repo_root: Path, tmp_path: Path) -> None:

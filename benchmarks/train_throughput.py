@@ -11,9 +11,11 @@ prints it. Anchors (monodepth2 README, Titan Xp, 192x640, batch 12): about 18 sa
 from __future__ import annotations
 
 import argparse
+import multiprocessing
 import platform
 import resource
 import time
+from concurrent.futures import ProcessPoolExecutor
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -53,7 +55,9 @@ def synthetic_batch(height: int, width: int, batch: int, frame_ids: list, device
     return inputs
 
 
-def bench_method(name: str, height: int, width: int, batch: int, steps: int, device: torch.device) -> dict:
+def bench_method(name: str, height: int, width: int, batch: int, steps: int, device: torch.device,
+                 threads: int) -> dict:
+    torch.set_num_threads(threads)
     method = build_method(name, {"height": height, "width": width}).to(device).train()
     optimizer = torch.optim.Adam(method.parameters(), lr=1e-4)
     inputs = synthetic_batch(height, width, batch, list(method.config.frame_ids), device)
@@ -101,7 +105,7 @@ def bench_loader(root: Path, split_file: Path, height: int, width: int, batch: i
     return {"what": f"loader, {workers} workers", "setting": f"{height}x{width}, batch {batch}",
             "samples_per_s": n / seconds, "s_per_step": seconds / max(n // batch, 1),
             "peak_memory_gib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20,
-            "memory_kind": "process RSS"}
+            "memory_kind": "main-process RSS"}
 
 
 def main() -> None:
@@ -118,7 +122,11 @@ def main() -> None:
     args = p.parse_args()
     torch.set_num_threads(args.threads)
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    rows = [bench_method(m, args.height, args.width, args.batch, args.steps, device) for m in args.methods]
+    rows = []
+    for m in args.methods:  # one fresh process each, so the peak memory is that method's own
+        with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
+            rows.append(pool.submit(bench_method, m, args.height, args.width, args.batch, args.steps, device,
+                                    args.threads).result())
     if args.loader_root:
         rows += [bench_loader(args.loader_root, args.split_file, args.height, args.width, args.batch, w, 5)
                  for w in args.workers]

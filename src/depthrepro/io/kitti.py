@@ -13,6 +13,7 @@ import cv2
 import numpy as np
 
 from depthrepro.io.atomic import atomic_write_bytes, atomic_write_text
+from depthrepro.io.split_lines import read_split_lines
 
 OXTS_FIELDS: tuple[str, ...] = (
     "lat", "lon", "alt", "roll", "pitch", "yaw",
@@ -140,16 +141,7 @@ class SplitEntry:
 
 def read_split_file(path: Path) -> list[SplitEntry]:
     """Read ``<folder> <frame> l|r`` lines (blank lines ignored); errors name the file and line."""
-    path = Path(path)
-    entries = []
-    for number, line in enumerate(path.read_text().splitlines(), start=1):
-        tokens = line.split()
-        if not tokens:
-            continue
-        if len(tokens) != 3 or not tokens[1].isdigit() or tokens[2] not in SIDE_TO_CAMERA:
-            raise ValueError(f"{path}:{number}: expected '<folder> <frame> l|r', got {line!r}")
-        entries.append(SplitEntry(tokens[0], int(tokens[1]), tokens[2]))
-    return entries
+    return [SplitEntry(folder, frame, side) for folder, frame, side in read_split_lines(path, "folder")]
 
 
 def write_split_file(path: Path, entries: list[SplitEntry]) -> None:

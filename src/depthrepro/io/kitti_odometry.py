@@ -26,6 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from depthrepro.io.atomic import atomic_write_bytes, atomic_write_text
+from depthrepro.io.split_lines import read_split_lines
 
 CALIB_KEYS: tuple[str, ...] = ("P0", "P1", "P2", "P3", "Tr")
 """Entries of ``calib.txt``, in file order."""
@@ -266,17 +267,8 @@ class OdomSplitEntry:
 
 def read_odom_split(path: Path) -> list[OdomSplitEntry]:
     """Read ``<seq> <frame> l|r`` lines (``8 1430 r``); errors name the file and line."""
-    path = Path(path)
-    entries = []
-    for number, line in enumerate(path.read_text().splitlines(), start=1):
-        tokens = line.split()
-        if not tokens:
-            continue
-        well_formed = len(tokens) == 3 and tokens[0].isdigit() and tokens[1].isdigit()
-        if not well_formed or tokens[2] not in SIDE_TO_IMAGE_FOLDER:
-            raise ValueError(f"{path}:{number}: expected '<sequence> <frame> l|r', got {line!r}")
-        entries.append(OdomSplitEntry(int(tokens[0]), int(tokens[1]), tokens[2]))
-    return entries
+    return [OdomSplitEntry(int(seq), frame, side)
+            for seq, frame, side in read_split_lines(path, "sequence", numeric_name=True)]
 
 
 def write_odom_split(path: Path, entries: list[OdomSplitEntry]) -> None:

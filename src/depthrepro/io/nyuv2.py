@@ -26,6 +26,7 @@ import cv2
 import numpy as np
 
 from depthrepro.io.atomic import atomic_write_bytes, atomic_write_text
+from depthrepro.io.split_lines import read_split_lines
 
 DEPTH_PNG_SCALE = 5000.0
 """SC-Depth's NYU depth PNGs store ``round(depth_m * 5000)`` as uint16 (its loader divides by 5000);
@@ -128,16 +129,7 @@ class NyuSplitEntry:
 
 def read_nyu_split(path: Path) -> list[NyuSplitEntry]:
     """Read ``<scene> <frame> l`` lines (``kitchen_0045a 0009 l``); errors name the file and line."""
-    path = Path(path)
-    entries = []
-    for number, line in enumerate(path.read_text().splitlines(), start=1):
-        tokens = line.split()
-        if not tokens:
-            continue
-        if len(tokens) != 3 or not tokens[1].isdigit() or tokens[2] not in ("l", "r"):
-            raise ValueError(f"{path}:{number}: expected '<scene> <frame> l', got {line!r}")
-        entries.append(NyuSplitEntry(tokens[0], int(tokens[1]), tokens[2]))
-    return entries
+    return [NyuSplitEntry(scene, frame, side) for scene, frame, side in read_split_lines(path, "scene")]
 
 
 def write_nyu_split(path: Path, entries: list[NyuSplitEntry]) -> None:

@@ -9,10 +9,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-import cv2
 import numpy as np
 
 from depthrepro.io.atomic import atomic_write_bytes, atomic_write_text
+from depthrepro.io.depth_png import read_scaled_depth_png, write_scaled_depth_png
 from depthrepro.io.split_lines import read_split_lines
 
 OXTS_FIELDS: tuple[str, ...] = (
@@ -151,27 +151,12 @@ def write_split_file(path: Path, entries: list[SplitEntry]) -> None:
 
 def read_depth_png(path: Path) -> np.ndarray:
     """Read a KITTI uint16 depth PNG as ``(H, W)`` float32 metres; 0 marks missing depth."""
-    path = Path(path)
-    raw = cv2.imread(str(path), cv2.IMREAD_ANYDEPTH)
-    if raw is None:
-        raise ValueError(f"{path}: not a readable PNG")
-    if raw.dtype != np.uint16 or raw.ndim != 2:
-        raise ValueError(f"{path}: expected a single-channel uint16 depth PNG, got {raw.dtype} {raw.shape}")
-    return raw.astype(np.float32) / DEPTH_PNG_SCALE
+    return read_scaled_depth_png(path, DEPTH_PNG_SCALE)
 
 
 def write_depth_png(path: Path, depth: np.ndarray) -> None:
-    """Write ``(H, W)`` depth in metres as KITTI uint16 PNG (``round(d*256)``); non-finite or <= 0 → 0."""
-    depth = np.asarray(depth, dtype=np.float64)
-    if depth.ndim != 2:
-        raise ValueError(f"{path}: expected a (H, W) depth map, got shape {depth.shape}")
-    valid = np.isfinite(depth) & (depth > 0)
-    scaled = np.where(valid, np.rint(depth * DEPTH_PNG_SCALE), 0.0)
-    encoded = np.clip(scaled, 0, np.iinfo(np.uint16).max).astype(np.uint16)
-    ok, buffer = cv2.imencode(".png", encoded)
-    if not ok:
-        raise ValueError(f"{path}: PNG encoding failed")
-    atomic_write_bytes(Path(path), buffer.tobytes())
+    """Write ``(H, W)`` depth in metres as KITTI uint16 PNG (``round(d*256)``, clipped); non-finite or <= 0 → 0."""
+    write_scaled_depth_png(path, depth, DEPTH_PNG_SCALE, clip=True)
 
 
 def _camera_folder(side: str) -> str:

@@ -22,10 +22,10 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
-import cv2
 import numpy as np
 
 from depthrepro.io.atomic import atomic_write_bytes, atomic_write_text
+from depthrepro.io.depth_png import read_scaled_depth_png, write_scaled_depth_png
 from depthrepro.io.split_lines import read_split_lines
 
 DEPTH_PNG_SCALE = 5000.0
@@ -86,13 +86,7 @@ def write_cam_txt(path: Path, K: np.ndarray) -> None:
 
 def read_depth_png(path: Path) -> np.ndarray:
     """Read an NYU uint16 depth PNG as (H, W) float32 metres (value / 5000); 0 marks missing depth."""
-    path = Path(path)
-    raw = cv2.imread(str(path), cv2.IMREAD_ANYDEPTH)
-    if raw is None:
-        raise ValueError(f"{path}: not a readable PNG")
-    if raw.dtype != np.uint16 or raw.ndim != 2:
-        raise ValueError(f"{path}: expected a single-channel uint16 depth PNG, got {raw.dtype} {raw.shape}")
-    return raw.astype(np.float32) / np.float32(DEPTH_PNG_SCALE)
+    return read_scaled_depth_png(path, DEPTH_PNG_SCALE)
 
 
 def write_depth_png(path: Path, depth: np.ndarray) -> None:
@@ -100,18 +94,7 @@ def write_depth_png(path: Path, depth: np.ndarray) -> None:
 
     Raises ValueError for depth beyond 13.107 m, which the format cannot hold.
     """
-    depth = np.asarray(depth, dtype=np.float64)
-    if depth.ndim != 2:
-        raise ValueError(f"{path}: expected a (H, W) depth map, got shape {depth.shape}")
-    valid = np.isfinite(depth) & (depth > 0)
-    scaled = np.where(valid, np.rint(depth * DEPTH_PNG_SCALE), 0.0)
-    if scaled.max(initial=0.0) > np.iinfo(np.uint16).max:
-        raise ValueError(f"{path}: depth up to {depth[valid].max():.3f} m exceeds the PNG range "
-                         f"({np.iinfo(np.uint16).max / DEPTH_PNG_SCALE:.3f} m)")
-    ok, buffer = cv2.imencode(".png", scaled.astype(np.uint16))
-    if not ok:
-        raise ValueError(f"{path}: PNG encoding failed")
-    atomic_write_bytes(Path(path), buffer.tobytes())
+    write_scaled_depth_png(path, depth, DEPTH_PNG_SCALE, clip=False)
 
 
 @dataclass(frozen=True)

@@ -6,6 +6,7 @@ exactly the jobs whose code changed (Snakemake's own code trigger does not see i
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -194,7 +195,13 @@ def test_audit_prints_the_chain_and_flags_a_hand_edited_checkpoint(finished_run:
     for link in ("predictions", "ground truth", "checkpoint", "training run", "prepared images", "raw data"):
         assert f"[ok] {link}:" in clean.stdout
     assert re.search(r'code\.digest: "[0-9a-f]{16}"', clean.stdout), clean.stdout
-    checkpoint = next((finished_run / "results/checkpoints").rglob("final.pt"))
+    cell = subprocess.run(["depthrepro", "audit", "--table", "dualrefine_kitti", "--method", "monodepth2",
+                           "--column", "abs_rel"], cwd=finished_run, capture_output=True, text=True,
+                          env={**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"})
+    assert cell.returncode == 0, cell.stdout + cell.stderr
+    assert re.search(r"dualrefine_kitti / monodepth2 / abs_rel: 0\.\d{6} from results/metrics/", cell.stdout)
+    assert "[ok] checkpoint:" in cell.stdout
+    checkpoint = finished_run / json.loads(metrics.read_text())["provenance"]["checkpoint"]
     original = checkpoint.read_bytes()
     try:
         checkpoint.write_bytes(original + b"\0")

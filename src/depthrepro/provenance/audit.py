@@ -82,3 +82,10 @@ def format_chain(chain: list[Link]) -> str:
 
 def chain_to_json(chain: list[Link]) -> str:
     return json.dumps([asdict(link) for link in chain], indent=1, default=str)
+
+
+def cell_metrics(results_dir: Path, protocol: str, method: str, weights: str, dataset: str = "*",
+                 profile: str = "*") -> list[tuple[Path, dict]]:
+    """Metrics files (one per seed) behind a table cell, with their mean metrics, at the fixed result paths."""
+    pattern = f"metrics/{dataset}/{profile}/{method}/seed*/{weights}/{protocol}.json"
+    return [(p, json.loads(p.read_text())["mean"]) for p in sorted(results_dir.glob(pattern))]

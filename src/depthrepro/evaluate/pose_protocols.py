@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from depthrepro.evaluate.protocols import ProtocolError, choice, read_protocol_file, text_list
+from depthrepro.evaluate.protocols import ProtocolError, check_entry_keys, choice, read_protocol_file, text_list
 
 POSE_METRICS: dict[str, str] = {
     "ate_snippet_mean": "mean over snippets of the snippet ATE (m)",
@@ -83,15 +83,7 @@ def load_pose_protocol(name: str, path: Path) -> PoseProtocol:
         raise ProtocolError(f"{path}: unknown pose protocol {name!r}; defined: {sorted(entries)}")
     entry = entries[name]
     where = f"{path}: pose_protocols.{name}"
-    if not isinstance(entry, dict):
-        raise ProtocolError(f"{where}: expected a mapping")
-    missing = [key for key in _POSE_KEYS if key not in entry]
-    if missing:
-        raise ProtocolError(f"{where}: missing key(s) {missing}")
-    extra = sorted(set(entry) - set(_POSE_KEYS) - set(_OPTIONAL_POSE_KEYS))
-    if extra:
-        raise ProtocolError(f"{where}: unknown key(s) {extra}; expected {list(_POSE_KEYS)} "
-                            f"and optionally {list(_OPTIONAL_POSE_KEYS)}")
+    check_entry_keys(where, entry, _POSE_KEYS, _OPTIONAL_POSE_KEYS)
     sequences = text_list(where, "sequences", entry["sequences"])
     metrics = entry["metrics"]
     if not isinstance(metrics, list) or not metrics or any(m not in POSE_METRICS for m in metrics):

@@ -14,6 +14,7 @@ known well enough to score with; ``load_protocol`` refuses them and says what is
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -177,6 +178,19 @@ def number(where: str, key: str, value: Any) -> float:
     return float(value)
 
 
+def check_entry_keys(where: str, entry: Any, required: Sequence[str], optional: Sequence[str]) -> None:
+    """A protocol entry must be a mapping with every `required` key and nothing beyond `optional`."""
+    if not isinstance(entry, dict):
+        raise ProtocolError(f"{where}: expected a mapping")
+    missing = [key for key in required if key not in entry]
+    if missing:
+        raise ProtocolError(f"{where}: missing key(s) {missing}")
+    unknown = sorted(set(entry) - set(required) - set(optional))
+    if unknown:
+        raise ProtocolError(f"{where}: unknown key(s) {unknown}; expected {list(required)} "
+                            f"and optionally {list(optional)}")
+
+
 def text_list(where: str, key: str, value: Any) -> tuple[str, ...]:
     """A list of non-empty strings as a tuple (whitespace runs folded to one space)."""
     if not isinstance(value, list) or any(not isinstance(item, str) or not item.strip() for item in value):
@@ -267,15 +281,7 @@ def load_protocol(name: str, path: Path) -> Protocol:
         raise ProtocolError(f"{path}: unknown protocol {name!r}; defined: {sorted(entries)}")
     entry = entries[name]
     where = f"{path}: protocols.{name}"
-    if not isinstance(entry, dict):
-        raise ProtocolError(f"{where}: expected a mapping")
-    missing = [key for key in _PROTOCOL_KEYS if key not in entry]
-    if missing:
-        raise ProtocolError(f"{where}: missing key(s) {missing}")
-    unknown = sorted(set(entry) - set(_PROTOCOL_KEYS) - set(_OPTIONAL_KEYS))
-    if unknown:
-        raise ProtocolError(f"{where}: unknown key(s) {unknown}; expected {list(_PROTOCOL_KEYS)} "
-                            f"and optionally {list(_OPTIONAL_KEYS)}")
+    check_entry_keys(where, entry, _PROTOCOL_KEYS, _OPTIONAL_KEYS)
 
     scaling = entry["scaling"]
     if not isinstance(scaling, dict) or set(scaling) != {"monocular", "stereo"}:

@@ -33,10 +33,7 @@ scaled), for tests. No Velodyne scans are written.
 from __future__ import annotations
 
 import json
-import multiprocessing
-import os
 import time
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, replace
 from functools import lru_cache
 from pathlib import Path
@@ -71,6 +68,7 @@ from depthrepro.synth.camera import CameraFrame
 from depthrepro.synth.drive import STREET_AHEAD, STREET_BEHIND, Drive
 from depthrepro.synth.figures import figure_sheet
 from depthrepro.synth.kitti_raw import annotated_depth
+from depthrepro.synth.parallel import map_frames
 from depthrepro.synth.presets import FRAME_RATE_HZ, DriveSpec, Preset
 from depthrepro.synth.rig import kitti_rig
 from depthrepro.synth.road import Road, curvy_road
@@ -327,10 +325,6 @@ def _write_figure_sheet(root: Path, preset: OdometryPreset, drives: list[Drive],
     atomic_write_bytes(root / "figure_sheet.png", sheet.tobytes())
 
 
-def _worker_init() -> None:
-    cv2.setNumThreads(1)
-
-
 def render_kitti_odometry(root: Path, preset: str = "default", seed: int = 0, workers: int | None = None) -> dict:
     """Render the synthetic KITTI odometry dataset under ``root``; returns a small summary.
 
@@ -341,13 +335,7 @@ def render_kitti_odometry(root: Path, preset: str = "default", seed: int = 0, wo
     spec = odometry_preset(preset)
     drives = [build_sequence(preset, seed, s) for s in range(len(spec.sequences))]
     tasks = [(preset, seed, s, f, str(root)) for s, d in enumerate(drives) for f in range(d.frames)]
-    workers = workers if workers is not None else min(os.cpu_count() or 1, 8)
-    if workers <= 1:
-        counts = [render_sequence_frame(task) for task in tasks]
-    else:
-        context = multiprocessing.get_context("spawn")
-        with ProcessPoolExecutor(workers, mp_context=context, initializer=_worker_init) as pool:
-            counts = list(pool.map(render_sequence_frame, tasks, chunksize=2))
+    counts = map_frames(render_sequence_frame, tasks, workers)
     moving = {(task[2], task[3]): count for task, count in zip(tasks, counts)}
     for sequence, drive in enumerate(drives):
         write_odometry_calib(calib_path(root, sequence), odometry_calib(drive))

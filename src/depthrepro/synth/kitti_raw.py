@@ -18,10 +18,7 @@ vertical field of view covers the point, on a random 40 % of those pixels.
 from __future__ import annotations
 
 import json
-import multiprocessing
-import os
 import time
-from concurrent.futures import ProcessPoolExecutor
 from functools import lru_cache
 from pathlib import Path
 
@@ -45,6 +42,7 @@ from depthrepro.synth.drive import CAMERA_SIDES, Drive, build_drive, rig_for_dat
 from depthrepro.synth.figures import figure_sheet
 from depthrepro.synth.lidar import hdl64_elevations
 from depthrepro.synth.oxts import oxts_records
+from depthrepro.synth.parallel import map_frames
 from depthrepro.synth.presets import FRAME_RATE_HZ, Preset, get_preset
 from depthrepro.synth.rig import CAMERA_X_POSITIONS, COLOUR_BASELINE, Rig, invert_rigid
 
@@ -193,10 +191,6 @@ def _manifest(preset: Preset, seed: int, drives: list[Drive], splits: dict) -> d
     }
 
 
-def _worker_init() -> None:
-    cv2.setNumThreads(1)
-
-
 def render_kitti_raw(root: Path, preset: str = "default", seed: int = 0, workers: int | None = None) -> dict:
     """Render the whole synthetic KITTI raw dataset under ``root``; returns a small summary.
 
@@ -212,14 +206,7 @@ def render_kitti_raw(root: Path, preset: str = "default", seed: int = 0, workers
         write_calib_file(root / date / "calib_velo_to_cam.txt", velo_to_cam_entries(rig))
         write_calib_file(root / date / "calib_imu_to_velo.txt", imu_to_velo_entries(rig))
     tasks = [(preset, seed, d.index, f, str(root)) for d in drives for f in range(d.frames)]
-    workers = workers if workers is not None else min(os.cpu_count() or 1, 8)
-    if workers <= 1:
-        for task in tasks:
-            render_frame(task)
-    else:
-        context = multiprocessing.get_context("spawn")
-        with ProcessPoolExecutor(workers, mp_context=context, initializer=_worker_init) as pool:
-            list(pool.map(render_frame, tasks, chunksize=2))
+    map_frames(render_frame, tasks, workers)
     for d in drives:
         stamps = _timestamps(d)
         for sensor in ("image_02", "image_03", "velodyne_points", "oxts"):

@@ -26,10 +26,7 @@ Layout under ``root`` (see ``depthrepro.io.nyuv2``)::
 from __future__ import annotations
 
 import json
-import multiprocessing
-import os
 import time
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -56,6 +53,7 @@ from depthrepro.io.nyuv2 import (
 from depthrepro.synth.camera import CameraFrame, render_view
 from depthrepro.synth.figures import figure_sheet
 from depthrepro.synth.indoor import Room, build_room, handheld_poses
+from depthrepro.synth.parallel import map_frames
 from depthrepro.synth.textures import texture_bank
 
 NYU_SIZE = (640, 480)
@@ -198,10 +196,6 @@ def nyu_splits(preset: NyuPreset, seed: int) -> dict[str, list[NyuSplitEntry]]:
     }
 
 
-def _worker_init() -> None:
-    cv2.setNumThreads(1)
-
-
 def _write_figure_sheet(root: Path, preset: NyuPreset, seed: int) -> None:
     """Middle frames of the training scenes and the first test view, each beside its depth."""
     shown = []
@@ -229,13 +223,7 @@ def render_nyuv2(root: Path, preset: str = "default", seed: int = 0, workers: in
     tasks = [(preset, seed, room, frame, 0, str(root))
              for room in range(len(spec.train_rooms)) for frame in range(spec.frames)]
     tasks += [(preset, seed, room, frame, index, str(root)) for index, (room, frame) in enumerate(views, start=1)]
-    workers = workers if workers is not None else min(os.cpu_count() or 1, 8)
-    if workers <= 1:
-        results = [render_nyu_frame(task) for task in tasks]
-    else:
-        context = multiprocessing.get_context("spawn")
-        with ProcessPoolExecutor(workers, mp_context=context, initializer=_worker_init) as pool:
-            results = list(pool.map(render_nyu_frame, tasks, chunksize=2))
+    results = map_frames(render_nyu_frame, tasks, workers)
     K = nyu_K(spec.width, spec.height)
     scenes = [build_scene(preset, seed, room) for room in range(len(spec.train_rooms) + len(spec.test_rooms))]
     for scene in scenes[: len(spec.train_rooms)]:

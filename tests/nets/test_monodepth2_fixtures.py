@@ -1,9 +1,6 @@
 """Monodepth2 depth and pose networks against the official outputs recorded in the fixtures."""
 from __future__ import annotations
 
-import json
-import os
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -16,47 +13,9 @@ from depthrepro.nets.depth_decoder import DepthDecoder
 from depthrepro.nets.pose_decoder import PoseDecoder
 from depthrepro.nets.resnet import ResnetEncoder
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-FIXTURES = Path(os.environ.get("DEPTHREPRO_FIXTURES", REPO_ROOT.parent / "shared" / "fixtures"))
+from fixturekit import assert_keys_match_manifest, assert_matches, assert_pose_matches, case_params, fill
+
 MATRIX_OUTPUTS = ("cam_T_cam", "cam_T_cam_inverted")
-
-
-def case_params(folder: str) -> list[Any]:
-    """One pytest param per `case_*.pt`, or one loudly skipped param if the folder is absent."""
-    cases = sorted((FIXTURES / folder).glob("case_*.pt"))
-    if not cases:
-        reason = (f"FIXTURES MISSING: no case_*.pt in {FIXTURES / folder} "
-                  f"(set DEPTHREPRO_FIXTURES); monodepth2 equivalence NOT checked")
-        return [pytest.param(None, marks=pytest.mark.skip(reason=reason), id=f"{folder}-missing")]
-    return [pytest.param(path, id=f"{folder}-{path.stem}") for path in cases]
-
-
-def fill(module: torch.nn.Module) -> None:
-    """Load the fixtures' deterministic weights into one official module (own key index)."""
-    sys.path.insert(0, str(FIXTURES))
-    try:
-        from weights import fill_state_dict
-    finally:
-        sys.path.remove(str(FIXTURES))
-    module.load_state_dict(fill_state_dict(module.state_dict()))
-    module.eval()
-
-
-def assert_matches(actual: torch.Tensor, expected: torch.Tensor, name: str) -> None:
-    """The fixtures README's tolerance rule."""
-    atol = max(1e-5 * expected.abs().max().item(), 1e-9)
-    torch.testing.assert_close(actual, expected, rtol=1e-4, atol=atol, msg=lambda m: f"{name}: {m}")
-
-
-def assert_keys_match_manifest(module: torch.nn.Module, folder: str, name: str) -> None:
-    manifest = json.loads((FIXTURES / folder / "manifest.json").read_text())
-    expected = manifest["modules"][name]["state_dict"]
-    state = module.state_dict()
-    assert list(state) == list(expected), f"{folder}/manifest.json modules.{name}: key mismatch"
-    for key, spec in expected.items():
-        assert list(state[key].shape) == spec["shape"], f"{folder} {name}.{key}: shape"
-    num_params = sum(p.numel() for p in module.parameters())
-    assert num_params == manifest["modules"][name]["num_params"]
 
 
 @pytest.mark.parametrize("path", case_params("monodepth2_depth"))
@@ -111,7 +70,5 @@ def test_pose_network_matches_official(path: Path) -> None:
 
     for key in [*meta["compared_outputs"], *meta["debug_outputs"]]:
         expected = case["outputs"][key]
-        assert_matches(mine[key], expected, f"{path.name} {key}")
-        if key in MATRIX_OUTPUTS:
-            eye = torch.eye(4).expand_as(expected)
-            assert_matches(mine[key] - eye, expected - eye, f"{path.name} {key} - I")
+        check = assert_pose_matches if key in MATRIX_OUTPUTS else assert_matches
+        check(mine[key], expected, f"{path.name} {key}")

@@ -87,3 +87,53 @@ def test_resolution_must_be_a_multiple_of_32(root: Path) -> None:
 def test_intrinsics_at_scales_rows() -> None:
     K = intrinsics_at(K_NORM, 192, 640)
     assert K[0, 0] == pytest.approx(371.2) and K[1, 1] == pytest.approx(368.64) and K[0, 2] == 320
+
+
+def _jitter_draws(ds: KittiRawDataset) -> tuple[bool, bool]:
+    """(frames differ from their un-jittered copies by the same factor?, any jitter at all?) over epochs."""
+    same_everywhere, jittered = True, False
+    for epoch in range(8):
+        ds.set_epoch(epoch)
+        sample = ds[0]
+        ratios = [(sample[("color_aug", f, 0)].mean() / sample[("color", f, 0)].mean()).item() for f in (0, -1, 1)]
+        if not np.allclose(ratios, 1.0):
+            jittered = True
+            same_everywhere &= bool(np.allclose(ratios, ratios[0], rtol=1e-3))
+    return same_everywhere, jittered
+
+
+def test_per_frame_jitter_draws_each_image_independently(root: Path) -> None:
+    from depthrepro.data.kitti_raw import AugmentConfig
+
+    shared = KittiRawDataset(root, [SplitEntry(FOLDER, 1, "l")], 64, 192, [0, -1, 1], K_NORM, is_train=True,
+                             augment=AugmentConfig.from_dict({"flip_prob": 0.0, "color_prob": 1.0, "hue": 0.0,
+                                                              "contrast": 0.0, "saturation": 0.0}))
+    independent = KittiRawDataset(root, [SplitEntry(FOLDER, 1, "l")], 64, 192, [0, -1, 1], K_NORM, is_train=True,
+                                  augment=AugmentConfig.from_dict({"flip_prob": 0.0, "color_prob": 1.0, "hue": 0.0,
+                                                                   "contrast": 0.0, "saturation": 0.0,
+                                                                   "per_frame_jitter": True}))
+    assert _jitter_draws(shared) == (True, True)  # one brightness factor for every frame of a sample
+    assert _jitter_draws(independent) == (False, True)
+
+
+def test_depth_hints_and_side_follow_the_image(root: Path, tmp_path: Path) -> None:
+    from depthrepro.data.kitti_raw import AugmentConfig
+    from depthrepro.io.kitti import depth_hint_path
+
+    hints = tmp_path / "hints"
+    hint = np.zeros((1, 32, 96), np.float32)
+    hint[0, :, :48] = 2.0  # left half 2, right half 0 (invalid)
+    path = depth_hint_path(hints, FOLDER, 1, "r")
+    path.parent.mkdir(parents=True)
+    np.save(path, hint)
+    make = lambda flip: KittiRawDataset(  # noqa: E731
+        root, [SplitEntry(FOLDER, 1, "r")], 64, 192, [0, "s"], K_NORM, is_train=True, depth_hints_root=hints,
+        augment=AugmentConfig(flip_prob=flip, color_prob=0.0))
+    plain, flipped = make(0.0)[0], make(1.0)[0]
+    assert plain["side"].item() == 1 and flipped["side"].item() == 1  # the camera, not the flip
+    assert plain["depth_hint"].shape == (1, 64, 192)
+    assert torch.all(plain["depth_hint"][0, :, :96] == 2) and torch.all(plain["depth_hint"][0, :, 96:] == 0)
+    assert torch.equal(flipped["depth_hint"], plain["depth_hint"].flip(-1))
+    np.save(path, np.zeros((32, 96), np.float32))
+    with pytest.raises(ValueError, match=r"0000000001.npy: expected a \(1, H, W\) depth hint"):
+        make(0.0)[0]

@@ -12,7 +12,8 @@ import numpy as np
 import pytest
 import yaml
 
-from depthrepro.evaluate.gt_transforms import centre_crop_sparse, resize_nearest, window
+from depthrepro.evaluate.gt_transforms import resize_nearest, window
+from depthrepro.io.kitti_odometry import centre_crop_sparse
 from depthrepro.evaluate.pose_ate import SNIPPET_TRACK_LENGTH
 from depthrepro.evaluate.pose_protocols import COMPUTED_POSE_METRICS, list_pose_protocols, load_pose_protocol
 from depthrepro.evaluate.protocols import (

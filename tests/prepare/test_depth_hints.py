@@ -21,7 +21,7 @@ import pytest
 import torch
 
 from depthrepro.cli import main
-from depthrepro.io.kitti import SplitEntry, image_path, write_split_file
+from depthrepro.io.kitti import SplitEntry, depth_hint_path, image_path, write_split_file
 from depthrepro.prepare import depth_hints as dh
 from depthrepro.synth.drive import CAMERA_SIDES, load_drives
 from depthrepro.synth.kitti_raw import render_kitti_raw
@@ -202,9 +202,9 @@ def test_split_is_resumable_atomic_and_parallel_identical(tiny_world: Path, tmp_
     assert (again["hints_written"], again["hints_kept"]) == (0, 4)
 
     folder, frame = pairs[0]
-    truncated = dh.hint_path(out, folder, frame, "l")
+    truncated = depth_hint_path(out, folder, frame, "l")
     truncated.write_bytes(truncated.read_bytes()[:200])
-    np.save(dh.hint_path(out, folder, frame, "r"), np.zeros((1, 4, 4), np.float32))
+    np.save(depth_hint_path(out, folder, frame, "r"), np.zeros((1, 4, 4), np.float32))
     repaired = _hints(tiny_world, split, out)
     assert (repaired["pairs_computed"], repaired["hints_written"]) == (1, 2)
     assert _tree(out) == reference

@@ -84,7 +84,11 @@ def test_splits_follow_eigen_conventions(tiny_root: Path, tiny_drives: dict[str,
         assert entry.frame not in drive.trajectory.static_frames()
     static = [f for d in tiny_drives.values() if d.spec.role == "train" for f in d.trajectory.static_frames()]
     assert static, "the tiny train drive must contain a stop"
-    for entry in test + train + val:
+    full = read_split_file(splits / "eigen_full" / "train_files.txt") + read_split_file(
+        splits / "eigen_full" / "val_files.txt")
+    train_drives = [d for d in tiny_drives.values() if d.spec.role == "train"]
+    assert len(full) == len(set(full)) == sum(2 * (d.frames - 2) for d in train_drives)  # both cameras, statics kept
+    for entry in test + train + val + full:
         assert 1 <= entry.frame < tiny_drives[entry.folder].frames - 1
         assert image_path(tiny_root, entry.folder, entry.frame, entry.side, "png").is_file()
 

@@ -17,10 +17,11 @@ from depthrepro.io.kitti import read_split_file
 from depthrepro.methods.registry import build_method
 from depthrepro.synth.kitti_raw import render_kitti_raw
 from depthrepro.train.seeding import seed_everything
-from depthrepro.train.trainer import Schedule, train
+from depthrepro.train.optim import LrSchedule, Schedule
+from depthrepro.train.trainer import train
 
 K_NORM = np.array([[0.58, 0, 0.5], [0, 1.92, 0.5]])
-SCHEDULE = Schedule(batch_size=2, num_epochs=3, learning_rate=1e-4, scheduler_step_size=2, log_every=1)
+SCHEDULE = Schedule(batch_size=2, num_epochs=3, learning_rate=1e-4, lr_schedule=LrSchedule(step_size=2), log_every=1)
 
 
 class Killed(Exception):

@@ -9,7 +9,8 @@ import torch
 from torch import nn
 
 from depthrepro.train.seeding import seed_everything
-from depthrepro.train.trainer import Schedule, TrainingDiverged, train
+from depthrepro.train.optim import LrSchedule, Schedule
+from depthrepro.train.trainer import TrainingDiverged, train
 
 
 class TinyRegressor(nn.Module):
@@ -46,7 +47,7 @@ class Points(torch.utils.data.Dataset):
         return {"x": self.x[i], "y": 3 * self.x[i, :1]}
 
 
-SCHEDULE = Schedule(batch_size=4, num_epochs=4, learning_rate=3e-2, scheduler_step_size=3, log_every=1)
+SCHEDULE = Schedule(batch_size=4, num_epochs=4, learning_rate=3e-2, lr_schedule=LrSchedule(step_size=3), log_every=1)
 
 
 def _fresh(seed: int = 0) -> TinyRegressor:
@@ -113,7 +114,7 @@ def _ddp_worker(rank: int, world: int, init_file: str, out_dir: str) -> None:
     try:
         model = _fresh()
         losses: list[float] = []
-        schedule = Schedule(batch_size=2, num_epochs=4, learning_rate=3e-2, scheduler_step_size=3, log_every=1)
+        schedule = Schedule(batch_size=2, num_epochs=4, learning_rate=3e-2, lr_schedule=LrSchedule(step_size=3), log_every=1)
         train(model, Points(), schedule, Path(out_dir), 0, torch.device("cpu"), "fp",
               log_metrics=lambda m, step: losses.append(m["loss"]))
         torch.save({"state": model.state_dict(), "losses": losses}, Path(out_dir) / f"rank{rank}.pt")

@@ -1,6 +1,7 @@
 # Shared helpers of the rules: config validation, params lookups, code digests. No pipeline logic here.
 import csv
 import json
+import re
 import sys
 from pathlib import Path
 
@@ -78,9 +79,26 @@ def digest(verb, *modules):
     return code_digest(SRC, [f"depthrepro.verbs.{verb}", *(f"depthrepro.{m}" for m in modules)])
 
 
+# Registered method name → its module, read from the decorators (no import of torch at DAG build).
+REGISTERED = {
+    name: path.stem
+    for path in sorted((SRC / "depthrepro" / "methods").glob("*.py"))
+    for name in re.findall(r'@register_method\("([^"]+)"\)', path.read_text())
+}
+
+
+def method_module(method):
+    """`methods.<module>` that a params file's registered `method:` lives in."""
+    registered = method_params(method).get("method", method)
+    if registered not in REGISTERED:
+        raise KeyError(f"params/methods/{method}.yaml: method {registered!r} is not registered "
+                       f"(known: {', '.join(sorted(REGISTERED))})")
+    return f"methods.{REGISTERED[registered]}"
+
+
 def method_code(verb):
     """Params function: the digest of a verb plus the method module it builds through the registry."""
-    return lambda wc: digest(verb, f"methods.{wc.method}")
+    return lambda wc: digest(verb, method_module(wc.method))
 
 
 LIBS_NUMERIC = library_versions(["numpy", "opencv-python-headless", "pillow"])
@@ -96,19 +114,56 @@ PRED = f"results/predictions/{RUN}/{{method}}/seed{{seed}}/{{weights}}"
 METRICS = f"results/metrics/{RUN}/{{method}}/seed{{seed}}/{{weights}}"
 
 
-def split_file(split, part):
-    return f"{DS['splits']}/{split}/{part}_files.txt"
+def split_file(split, part, fmt="kitti_raw"):
+    """`<splits>/<split>/<part>_files.txt` in the tree of a data format (KITTI raw or a companion)."""
+    return f"{format_tree(fmt)['splits']}/{split}/{part}_files.txt"
+
+
+def format_tree(fmt):
+    """{"raw_root", "splits"} of the active dataset's tree in a data format."""
+    if fmt == "kitti_raw":
+        return {"raw_root": RAW_ROOT, "splits": DS["splits"]}
+    trees = DS.get("companions", {})
+    if fmt not in trees:
+        raise KeyError(f"params/datasets.yaml: dataset {DATASET!r} has no companions.{fmt} tree")
+    return trees[fmt]
+
+
+def method_format(method):
+    return method_params(method).get("data", {}).get("format", "kitti_raw")
+
+
+def method_images(method):
+    """Image tree a method trains and predicts on: KITTI raw as JPEGs, the companion trees as they are."""
+    fmt = method_format(method)
+    return f"{PREP}/jpeg" if fmt == "kitti_raw" else format_tree(fmt)["raw_root"]
+
+
+def method_images_marker(method):
+    """The file whose presence marks the method's image tree complete."""
+    fmt = method_format(method)
+    return f"{PREP}/jpeg/manifest.json" if fmt == "kitti_raw" else ancient(f"{format_tree(fmt)['raw_root']}/manifest.json")
 
 
 # Split files the raw-data rule provides (monodepth2's split names and format).
 SPLIT_FILES = [split_file("eigen", "test"), split_file("eigen_benchmark", "test"),
-               split_file("eigen_zhou", "train"), split_file("eigen_zhou", "val")]
+               split_file("eigen_zhou", "train"), split_file("eigen_zhou", "val"),
+               split_file("eigen_full", "train"), split_file("eigen_full", "val")]
+# Files of the companion trees that rules read: each tree's manifest and split files.
+COMPANION_FILES = [
+    *(f"{tree['raw_root']}/manifest.json" for tree in DS.get("companions", {}).values()),
+    *([split_file("odometry", part, "kitti_odometry_mr") for part in ("train", "test")]
+      if "kitti_odometry_mr" in DS.get("companions", {}) else []),
+    *([split_file("nyu", part, "nyuv2") for part in ("train", "val", "test")]
+      if "nyuv2" in DS.get("companions", {}) else []),
+]
 
 
 def init_weights(wildcards):
     """The ImageNet weights file a method's training starts from under this profile (none for scratch)."""
     p = method_params(wildcards.method)
-    return [p["imagenet_weights"]] if p["profiles"][PROFILE]["weights_init"] == "pretrained" else []
+    profile = p["profiles"][PROFILE]
+    return [profile.get("imagenet_weights", p["imagenet_weights"])] if profile["weights_init"] == "pretrained" else []
 
 
 def table_methods(table):

@@ -8,6 +8,7 @@ if DS["source"] == "synthetic":
             f"{DS['synth']['root']}/manifest.json",
             RAW_MANIFEST,
             SPLIT_FILES,
+            COMPANION_FILES,
         params:
             code=digest("synth"),
             libs=LIBS_NUMERIC,

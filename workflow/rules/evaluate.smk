@@ -1,20 +1,22 @@
 # Evaluation: predictions on a test split, then metrics under a named protocol.
 
 
-def test_split(wildcards):
-    return method_params(wildcards.method)["test_split"]
+def test_split_file(wildcards):
+    p = method_params(wildcards.method)
+    return ancient(split_file(p["test_split"], "test", method_format(wildcards.method)))
 
 
 rule predict:
     input:
         weights=f"{CKPT}/{{weights}}.pt",
-        images=f"{PREP}/jpeg/manifest.json",
-        split=lambda wc: ancient(split_file(test_split(wc), "test")),
+        images=lambda wc: method_images_marker(wc.method),
+        split=test_split_file,
     output:
         f"{PRED}/{{split}}.npz",
     params:
         code=method_code("predict"),
         libs=LIBS_TORCH,
+        images=lambda wc: method_images(wc.method),
     log:
         f"results/logs/predict/{RUN}/{{method}}_seed{{seed}}_{{weights}}_{{split}}.log",
     benchmark:
@@ -25,7 +27,7 @@ rule predict:
     wildcard_constraints:
         weights="init|final",
     shell:
-        "depthrepro predict --checkpoint {input.weights} --images {PREP}/jpeg --split-file {input.split} "
+        "depthrepro predict --checkpoint {input.weights} --images {params.images} --split-file {input.split} "
         "--dataset {DATASET} --out {output} --threads {threads} > {log} 2>&1"
 
 

@@ -21,18 +21,51 @@ rule prepare_jpeg:
         "--workers {threads} > {log} 2>&1"
 
 
+# Test splits whose ground truth lives in a companion tree, by the data format of that tree.
+GT_SPLIT_FORMAT = {"nyu": "nyuv2", "odometry": "kitti_odometry_mr"}
+
+
+def gt_tree(wildcards):
+    return format_tree(GT_SPLIT_FORMAT.get(wildcards.split, "kitti_raw"))
+
+
 rule export_gt:
     input:
         dvc="data.dvc",
-        raw=ancient(RAW_MANIFEST),
-        split=ancient(split_file("{split}", "test")),
+        raw=lambda wc: ancient(f"{gt_tree(wc)['raw_root']}/manifest.json"),
+        split=lambda wc: ancient(split_file(wc.split, "test", GT_SPLIT_FORMAT.get(wc.split, "kitti_raw"))),
     output:
         f"{PREP}/gt/{{split}}.npz",
     params:
         code=digest("export_gt"),
         libs=LIBS_NUMERIC,
+        raw_root=lambda wc: gt_tree(wc)["raw_root"],
     log:
         f"results/logs/export_gt/{DATASET}_{{split}}.log",
     shell:
-        "depthrepro export-gt --raw-root {RAW_ROOT} --split-file {input.split} --kind {wildcards.split} "
+        "depthrepro export-gt --raw-root {params.raw_root} --split-file {input.split} --kind {wildcards.split} "
         "--out {output} > {log} 2>&1"
+
+
+rule depth_hints:
+    input:
+        dvc="data.dvc",
+        images=f"{PREP}/jpeg/manifest.json",
+        split=lambda wc: ancient(split_file(wc.split, "train")),
+    output:
+        f"{PREP}/depth_hints/{{split}}_{{height}}x{{width}}/manifest.json",
+    params:
+        code=digest("depth_hints"),
+        libs=LIBS_TORCH,
+        out=lambda wc: f"{PREP}/depth_hints/{wc.split}_{wc.height}x{wc.width}",
+    log:
+        f"results/logs/depth_hints/{DATASET}_{{split}}_{{height}}x{{width}}.log",
+    benchmark:
+        f"results/benchmarks/depth_hints/{DATASET}_{{split}}_{{height}}x{{width}}.tsv"
+    wildcard_constraints:
+        height=r"\d+",
+        width=r"\d+",
+    threads: 2
+    shell:
+        "depthrepro depth-hints --root {PREP}/jpeg --split-file {input.split} --out {params.out} "
+        "--height {wildcards.height} --width {wildcards.width} --workers {threads} > {log} 2>&1"

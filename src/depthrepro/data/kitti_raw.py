@@ -1,7 +1,8 @@
 """KITTI raw as monodepth2 reads it: frame triplets and stereo pairs at 4 scales, with intrinsics.
 
 Samples are dicts with monodepth2's keys — `("color", f, s)`, `("color_aug", f, s)` (3, H/2^s, W/2^s),
-`("K", s)`, `("inv_K", s)` (4, 4) and `"stereo_T"` (4, 4) — so the methods' losses read them unchanged.
+`("K", s)`, `("inv_K", s)` (4, 4) and `"stereo_T"` (4, 4) — so the methods' losses read them unchanged,
+plus `"side"` (0 = left, 1 = right camera, before any flip) and, with a hint tree, `"depth_hint"` (1, H, W).
 Augmentation draws from a generator seeded by (seed, epoch, index): a sample is the same whatever the
 number of loader workers, and resuming an epoch replays it exactly.
 """
@@ -13,10 +14,11 @@ from pathlib import Path
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from PIL import Image
 
 from depthrepro.data.augment import ColorJitter, JitterConfig
-from depthrepro.io.kitti import SplitEntry, image_path
+from depthrepro.io.kitti import SplitEntry, depth_hint_path, image_path
 
 FrameId = int | str
 OTHER_SIDE = {"l": "r", "r": "l"}
@@ -31,12 +33,15 @@ class AugmentConfig:
     flip_prob: float = 0.5
     color_prob: float = 0.5
     jitter: JitterConfig = field(default_factory=JitterConfig)
+    per_frame_jitter: bool = False
+    """False: one jitter per sample for all frames and scales (monodepth2); True: an independent draw for
+    every frame and scale (a ColorJitter object applied per image, as DualRefine's loader does)."""
 
     @staticmethod
     def from_dict(d: dict) -> AugmentConfig:
         jitter = JitterConfig(**{k: d[k] for k in ("brightness", "contrast", "saturation", "hue") if k in d})
         return AugmentConfig(flip_prob=d.get("flip_prob", 0.5), color_prob=d.get("color_prob", 0.5),
-                             jitter=jitter)
+                             jitter=jitter, per_frame_jitter=bool(d.get("per_frame_jitter", False)))
 
 
 def load_rgb(path: Path) -> Image.Image:
@@ -78,7 +83,7 @@ class KittiRawDataset(torch.utils.data.Dataset):
     def __init__(self, root: Path, entries: list[SplitEntry], height: int, width: int,
                  frame_ids: list[FrameId], intrinsics: np.ndarray, *, num_scales: int = 4,
                  is_train: bool = False, image_ext: str = "jpg", augment: AugmentConfig | None = None,
-                 seed: int = 0) -> None:
+                 seed: int = 0, depth_hints_root: Path | None = None) -> None:
         if height % 32 or width % 32:
             raise ValueError(f"height {height} and width {width} must be multiples of 32")
         self.root, self.entries = Path(root), list(entries)
@@ -88,6 +93,7 @@ class KittiRawDataset(torch.utils.data.Dataset):
         self.is_train, self.image_ext = is_train, image_ext
         self.augment = augment or AugmentConfig()
         self.seed, self.epoch = seed, 0
+        self.depth_hints_root = depth_hints_root
 
     def set_epoch(self, epoch: int) -> None:
         """Select the augmentation stream of `epoch` (call before creating the epoch's iterator)."""
@@ -106,9 +112,10 @@ class KittiRawDataset(torch.utils.data.Dataset):
         rng = np.random.default_rng((self.seed, self.epoch, index))
         do_color = self.is_train and rng.random() < self.augment.color_prob
         do_flip = self.is_train and rng.random() < self.augment.flip_prob
-        jitter = ColorJitter.sample(self.augment.jitter, rng) if do_color else None
+        per_image = self.augment.per_frame_jitter
+        jitter = ColorJitter.sample(self.augment.jitter, rng) if do_color and not per_image else None
 
-        sample: dict = {}
+        sample: dict = {"side": torch.tensor(0 if entry.side == "l" else 1)}
         for f in self.frame_ids:
             img = load_rgb(self._frame_path(entry, f))
             if do_flip:
@@ -116,7 +123,12 @@ class KittiRawDataset(torch.utils.data.Dataset):
             for s, level in enumerate(scale_pyramid(img, self.height, self.width, self.num_scales)):
                 t = to_tensor(level)
                 sample[("color", f, s)] = t
-                sample[("color_aug", f, s)] = jitter(t) if jitter else t
+                if do_color and per_image:
+                    sample[("color_aug", f, s)] = ColorJitter.sample(self.augment.jitter, rng)(t)
+                else:
+                    sample[("color_aug", f, s)] = jitter(t) if jitter else t
+        if self.depth_hints_root is not None:
+            sample["depth_hint"] = self._depth_hint(entry, do_flip)
 
         for s in range(self.num_scales):
             K = intrinsics_at(self.intrinsics, self.height // 2**s, self.width // 2**s)
@@ -130,6 +142,21 @@ class KittiRawDataset(torch.utils.data.Dataset):
             stereo_T[0, 3] = side_sign * baseline_sign * TRAIN_STEREO_BASELINE
             sample["stereo_T"] = torch.from_numpy(stereo_T)
         return sample
+
+
+    def _depth_hint(self, entry: SplitEntry, flip: bool) -> torch.Tensor:
+        """The precomputed hint `(1, H, W)`, flipped with the image and nearest-resized (EPCDepth's loader)."""
+        path = depth_hint_path(self.depth_hints_root, entry.folder, entry.frame, entry.side)
+        try:
+            hint = np.load(path)
+        except (OSError, ValueError) as err:
+            raise OSError(f"{path}: cannot read depth hint ({err})") from None
+        if hint.ndim != 3 or hint.shape[0] != 1:
+            raise ValueError(f"{path}: expected a (1, H, W) depth hint, got shape {hint.shape}")
+        t = torch.from_numpy(np.ascontiguousarray(hint, dtype=np.float32))
+        if flip:
+            t = t.flip(-1)
+        return F.interpolate(t[None], size=(self.height, self.width), mode="nearest")[0]
 
 
 class KittiTestSamples(torch.utils.data.Dataset):

@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 
 from depthrepro.evaluate.protocols import GtTransform
-from depthrepro.io.kitti_odometry import centre_crop_box
+from depthrepro.io.kitti_odometry import centre_crop_sparse
 
 
 def window(gt_depth: np.ndarray, bounds: tuple[int, ...], image_size: tuple[int, ...]) -> np.ndarray:
@@ -34,27 +34,6 @@ def resize_nearest(gt_depth: np.ndarray, output_size: tuple[int, ...]) -> np.nda
     rows = _nearest_source(gt_depth.shape[0], output_size[0])
     cols = _nearest_source(gt_depth.shape[1], output_size[1])
     return gt_depth[rows][:, cols]
-
-
-def centre_crop_sparse(gt_depth: np.ndarray, output_size: tuple[int, ...]) -> np.ndarray:
-    """``output_size`` map of the valid (> 0) pixels of a ``(H, W)`` map inside its centre crop.
-
-    The crop keeps the full height (or width) at the aspect of ``output_size``; pixel ``(r, c)``
-    of the crop goes to ``round(r / crop_h · out_h)``, ``round(c / crop_w · out_w)``, clipped to the
-    grid (numpy's round-half-to-even, as the reference loader).
-    """
-    height, width = gt_depth.shape
-    out_height, out_width = output_size
-    left, top, right, bottom = centre_crop_box(width, height, (out_height, out_width))
-    rows, cols = np.nonzero(gt_depth > 0)
-    inside = (top <= rows) & (rows < bottom) & (left <= cols) & (cols < right)
-    rows, cols = rows[inside], cols[inside]
-    values = gt_depth[rows, cols]
-    out_rows = np.clip((rows - top) / (bottom - top) * out_height, 0, out_height - 1)
-    out_cols = np.clip((cols - left) / (right - left) * out_width, 0, out_width - 1)
-    out = np.zeros((out_height, out_width), dtype=gt_depth.dtype)
-    out[np.around(out_rows).astype(np.int64), np.around(out_cols).astype(np.int64)] = values
-    return out
 
 
 def transform_gt(gt_depth: np.ndarray, transform: GtTransform | None) -> np.ndarray:

@@ -170,6 +170,11 @@ def image_path(root: Path, folder: str, frame: int, side: str, ext: str) -> Path
     return Path(root) / folder / _camera_folder(side) / "data" / f"{frame:010d}.{ext}"
 
 
+def depth_hint_path(root: Path, folder: str, frame: int, side: str) -> Path:
+    """``root/folder/image_02|03/{frame:010d}.npy``: a ``(1, H, W)`` depth hint, as depth-hints and EPCDepth store them."""
+    return Path(root) / folder / _camera_folder(side) / f"{frame:010d}.npy"
+
+
 def velodyne_path(root: Path, folder: str, frame: int) -> Path:
     """``root/folder/velodyne_points/data/{frame:010d}.bin``."""
     return Path(root) / folder / "velodyne_points" / "data" / f"{frame:010d}.bin"

@@ -229,6 +229,27 @@ def cropped_intrinsics(K: np.ndarray, width: int, height: int, target: tuple[int
     return out
 
 
+def centre_crop_sparse(gt_depth: np.ndarray, output_size: tuple[int, ...]) -> np.ndarray:
+    """``output_size`` map of the valid (> 0) pixels of a ``(H, W)`` map inside its centre crop.
+
+    The crop keeps the full height (or width) at the aspect of ``output_size``; pixel ``(r, c)``
+    of the crop goes to ``round(r / crop_h · out_h)``, ``round(c / crop_w · out_w)``, clipped to the
+    grid (numpy's round-half-to-even, as the reference loader).
+    """
+    height, width = gt_depth.shape
+    out_height, out_width = output_size
+    left, top, right, bottom = centre_crop_box(width, height, (out_height, out_width))
+    rows, cols = np.nonzero(gt_depth > 0)
+    inside = (top <= rows) & (rows < bottom) & (left <= cols) & (cols < right)
+    rows, cols = rows[inside], cols[inside]
+    values = gt_depth[rows, cols]
+    out_rows = np.clip((rows - top) / (bottom - top) * out_height, 0, out_height - 1)
+    out_cols = np.clip((cols - left) / (right - left) * out_width, 0, out_width - 1)
+    out = np.zeros((out_height, out_width), dtype=gt_depth.dtype)
+    out[np.around(out_rows).astype(np.int64), np.around(out_cols).astype(np.int64)] = values
+    return out
+
+
 def read_mvobj_mask(path: Path) -> np.ndarray:
     """Read a moving-object mask: (256, 512) float32, 1 on moving-object pixels, 0 elsewhere."""
     path = Path(path)

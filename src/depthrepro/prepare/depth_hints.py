@@ -31,7 +31,7 @@ from tqdm import tqdm
 
 from depthrepro.geometry.camera import BackprojectDepth, Project3D
 from depthrepro.io.atomic import atomic_write_bytes
-from depthrepro.io.kitti import SIDE_TO_CAMERA, image_path, read_split_file
+from depthrepro.io.kitti import SIDE_TO_CAMERA, depth_hint_path, image_path, read_split_file
 from depthrepro.losses.photometric import SSIM, reprojection_loss
 
 P_PENALTY_WINDOW = 3
@@ -198,13 +198,6 @@ def compute_hint(left_u8: np.ndarray, right_u8: np.ndarray, side: str, K00: floa
     return select_depth_hint(left_u8, right_u8, side, K00, baseline).hint
 
 
-def hint_path(out_root: Path, folder: str, frame: int, side: str) -> Path:
-    """``out_root/folder/image_02|03/{frame:010d}.npy`` (side ``l`` -> image_02, ``r`` -> image_03)."""
-    if side not in SIDE_TO_CAMERA:
-        raise ValueError(f"side must be one of {sorted(SIDE_TO_CAMERA)}, got {side!r}")
-    return Path(out_root) / folder / SIDE_TO_CAMERA[side] / f"{frame:010d}.npy"
-
-
 def load_hint_image(path: Path, height: int, width: int) -> np.ndarray:
     """An image as the hints see it: PIL RGB, Lanczos-resized to ``(width, height)``; ``(H, W, 3)`` uint8."""
     try:
@@ -252,7 +245,7 @@ def hints_for_pair(job: PairJob) -> dict[str, float]:
     valid: dict[str, float] = {}
     for side in job.sides:
         hint = compute_hint(images["l"], images["r"], side, hint_focal_length(job.width))
-        write_hint(hint_path(job.out_root, job.folder, job.frame, side), hint)
+        write_hint(depth_hint_path(job.out_root, job.folder, job.frame, side), hint)
         valid[side] = float((hint > 0).mean())
     return valid
 
@@ -292,7 +285,7 @@ def compute_hints_for_split(root: Path, split_file: Path, out_root: Path, height
     """Depth hints of both cameras for every pair listed in a split file, as depth-hints' ``seq l``/``seq r``.
 
     Images come from ``root/<folder>/image_02|03/data/<frame:010d>.<image_ext>``; hints go to
-    ``hint_path(out_root, ...)``. Pairs are spread over ``workers`` processes (each single-threaded in
+    ``depth_hint_path(out_root, ...)``. Pairs are spread over ``workers`` processes (each single-threaded in
     torch, ``cv2.setNumThreads(cv2_threads)``; SGBM's mode is single-threaded anyway); ``workers <= 1``
     runs in this process, torch single-threaded. Hints already
     present at this size are kept unless ``overwrite``. Returns a summary: pairs, pairs computed, hints
@@ -310,7 +303,7 @@ def compute_hints_for_split(root: Path, split_file: Path, out_root: Path, height
     jobs = []
     for folder, frame in pairs:
         sides = tuple(side for side in SIDE_TO_CAMERA if overwrite
-                      or not is_valid_hint(hint_path(out_root, folder, frame, side), height, width))
+                      or not is_valid_hint(depth_hint_path(out_root, folder, frame, side), height, width))
         if sides:
             jobs.append(PairJob(Path(root), Path(out_root), folder, frame, sides, height, width, image_ext))
     valid: list[float] = []

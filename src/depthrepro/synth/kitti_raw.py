@@ -7,7 +7,7 @@ Layout under ``root`` (as KITTI raw plus ``data_depth_annotated`` merged into th
     <date>/<date>_drive_<id>_sync/velodyne_points/data/%010d.bin, oxts/data/%010d.txt
     <date>/<date>_drive_<id>_sync/proj_depth/groundtruth/image_02|03/%010d.png
     splits/eigen/test_files.txt, splits/eigen_benchmark/test_files.txt,
-    splits/eigen_zhou/train_files.txt, splits/eigen_zhou/val_files.txt
+    splits/eigen_zhou/train_files.txt, splits/eigen_zhou/val_files.txt, splits/eigen_full/{train,val}_files.txt
     manifest.json, figure_sheet.png
 
 Annotated (improved) GT exists, as in KITTI, only for frames at least ``annotated_margin`` frames
@@ -143,7 +143,9 @@ def _timestamps(drive: Drive) -> str:
 
 def kitti_splits(preset: Preset, drives: list[Drive], seed: int) -> dict[str, dict[str, list[SplitEntry]]]:
     """Eigen-style splits: ``eigen`` test and ``eigen_benchmark`` test on test drives, ``eigen_zhou``
-    train/val on the other drives with static frames removed. Only frames with both neighbours appear."""
+    train/val on the other drives with static frames removed, and ``eigen_full`` train/val (every frame of
+    the other drives, each camera its own line, as the stereo methods train). Only frames with both
+    neighbours appear."""
     rng = np.random.default_rng([seed, 707])
     test_frames = [(d, f) for d in drives if d.spec.role == "test" for f in range(1, d.frames - 1)]
     test = [SplitEntry(d.folder, f, "l") for d, f in test_frames]
@@ -160,8 +162,13 @@ def kitti_splits(preset: Preset, drives: list[Drive], seed: int) -> dict[str, di
     val_index = set(rng.choice(len(entries), size=n_val, replace=False).tolist())
     train = [e for i, e in enumerate(entries) if i not in val_index]
     val = [e for i, e in enumerate(entries) if i in val_index]
+    full = [SplitEntry(d.folder, f, side) for d in drives if d.spec.role == "train"
+            for f in range(1, d.frames - 1) for side in ("l", "r")]
+    full_val = set(rng.choice(len(full), size=max(1, round(preset.val_fraction * len(full))), replace=False).tolist())
     return {"eigen": {"test": test}, "eigen_benchmark": {"test": benchmark},
-            "eigen_zhou": {"train": train, "val": val}}
+            "eigen_zhou": {"train": train, "val": val},
+            "eigen_full": {"train": [e for i, e in enumerate(full) if i not in full_val],
+                           "val": [e for i, e in enumerate(full) if i in full_val]}}
 
 
 def _manifest(preset: Preset, seed: int, drives: list[Drive], splits: dict) -> dict:

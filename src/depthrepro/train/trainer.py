@@ -1,4 +1,4 @@
-"""The training loop shared by every method: Adam + step decay, epoch checkpoints, exact resume.
+"""The training loop shared by every method: the profile's optimizer and schedule, epoch checkpoints, exact resume.
 
 A method is an `nn.Module` with `training_step(batch) -> (loss, logs)` and
 `checkpoint_state()` / `load_checkpoint_state(state)`. The loop saves `resume.pt` after every epoch
@@ -19,6 +19,7 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
+from depthrepro.train.optim import Schedule, build_lr_scheduler, build_optimizer
 from depthrepro.train.seeding import rng_state, set_rng_state
 
 MetricsLogger = Callable[[dict[str, float], int], None]
@@ -26,18 +27,6 @@ MetricsLogger = Callable[[dict[str, float], int], None]
 
 class TrainingDiverged(RuntimeError):
     """The loss became NaN or infinite; the last good checkpoint is kept."""
-
-
-@dataclass(frozen=True)
-class Schedule:
-    """Optimisation schedule of a profile."""
-
-    batch_size: int
-    num_epochs: int
-    learning_rate: float
-    scheduler_step_size: int
-    num_workers: int = 0
-    log_every: int = 10
 
 
 @dataclass
@@ -69,8 +58,10 @@ class _Step(torch.nn.Module):
         super().__init__()
         self.method = method
 
-    def forward(self, batch: dict) -> tuple[torch.Tensor, dict[str, float]]:
-        return self.method.training_step(batch)
+    def forward(self, batch: dict, substep: int | None = None) -> tuple[torch.Tensor, dict[str, float]]:
+        if substep is None:
+            return self.method.training_step(batch)
+        return self.method.training_step(batch, substep=substep)
 
 
 def _distributed() -> tuple[int, int]:
@@ -78,6 +69,35 @@ def _distributed() -> tuple[int, int]:
     if torch.distributed.is_available() and torch.distributed.is_initialized():
         return torch.distributed.get_rank(), torch.distributed.get_world_size()
     return 0, 1
+
+
+def _optimise(step_module: torch.nn.Module, batch: dict, substep: int | None, optimizer: torch.optim.Optimizer,
+              scheduler: torch.optim.lr_scheduler.LRScheduler, scaler: torch.amp.GradScaler, schedule: Schedule,
+              step: int, use_amp: bool, device: torch.device) -> tuple[torch.Tensor, dict[str, float]]:
+    """One forward, backward and optimizer step (warm-up factor and gradient clipping as scheduled).
+
+    A non-finite loss is returned before any update, so the caller stops with the weights untouched.
+    """
+    with torch.autocast(device.type, dtype=torch.float16, enabled=use_amp):
+        loss, logs = step_module(batch, substep)
+    if not torch.isfinite(loss):
+        return loss, logs
+    factor = schedule.warmup.factor(step)
+    if factor != 1.0:
+        for group, lr in zip(optimizer.param_groups, scheduler.get_last_lr(), strict=True):
+            group["lr"] = lr * factor
+    optimizer.zero_grad(set_to_none=True)
+    scaler.scale(loss).backward()
+    if schedule.clip_grad_norm is not None:
+        scaler.unscale_(optimizer)
+        params = [p for group in optimizer.param_groups for p in group["params"]]
+        torch.nn.utils.clip_grad_norm_(params, schedule.clip_grad_norm)
+    scaler.step(optimizer)
+    scaler.update()
+    if factor != 1.0:  # the per-epoch scheduler keeps working from the scheduled rates
+        for group, lr in zip(optimizer.param_groups, scheduler.get_last_lr(), strict=True):
+            group["lr"] = lr
+    return loss, logs
 
 
 def train(method: torch.nn.Module, dataset: torch.utils.data.Dataset, schedule: Schedule, work_dir: Path,
@@ -88,14 +108,17 @@ def train(method: torch.nn.Module, dataset: torch.utils.data.Dataset, schedule: 
     `work_dir/resume.pt` holds the state after the last finished epoch; it is resumed only when its
     `fingerprint` (config, code and data identity) equals this run's, and removed once training ends.
     `batch_size` is per process. `amp` enables float16 autocast with loss scaling on CUDA (ignored on CPU).
-    A method may define `on_epoch_start(epoch)` (e.g. to freeze parts of itself).
+    A method may define `on_epoch_start(epoch)` (e.g. to freeze parts of itself), `param_groups(lr)` (parts at
+    other learning rates) and `steps_per_batch(epoch)`: then each batch gets that many optimizer steps, the
+    method's `training_step(batch, substep=i)` being called for each (GasMono's iterative self-distillation).
     """
     rank, world = _distributed()
     work_dir.mkdir(parents=True, exist_ok=True)
     resume_path = work_dir / "resume.pt"
     method.to(device)
-    optimizer = torch.optim.Adam(method.parameters(), lr=schedule.learning_rate)
-    scheduler = torch.optim.lr_scheduler.StepLR(optimizer, schedule.scheduler_step_size, 0.1)
+    optimizer = build_optimizer(method, schedule)
+    scheduler = build_lr_scheduler(optimizer, schedule)
+    step_at_start = schedule.lr_schedule.step_at == "epoch_start"
     use_amp = amp and device.type == "cuda"
     scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
     loader_gen = torch.Generator().manual_seed(seed)
@@ -139,18 +162,19 @@ def train(method: torch.nn.Module, dataset: torch.utils.data.Dataset, schedule: 
             sampler.set_epoch(epoch)
         bar = tqdm(loader, desc=f"epoch {epoch + 1}/{schedule.num_epochs}", mininterval=5.0, disable=rank > 0)
         t_ready = time.perf_counter()
+        if step_at_start:
+            scheduler.step()
         for batch in bar:
             t_got = time.perf_counter()
-            with torch.autocast(device.type, dtype=torch.float16, enabled=use_amp):
-                loss, logs = step_module(_move(batch, device))
-            if not torch.isfinite(loss):
-                raise TrainingDiverged(
-                    f"loss is {loss.item()} at epoch {epoch}, step {step}; the last good state is {resume_path}")
-            optimizer.zero_grad(set_to_none=True)
-            scaler.scale(loss).backward()
-            scaler.step(optimizer)
-            scaler.update()
-            step += 1
+            batch = _move(batch, device)
+            substeps = method.steps_per_batch(epoch) if hasattr(method, "steps_per_batch") else None
+            for substep in range(substeps or 1):
+                loss, logs = _optimise(step_module, batch, substep if substeps else None, optimizer, scheduler,
+                                       scaler, schedule, step, use_amp, device)
+                if not torch.isfinite(loss):
+                    raise TrainingDiverged(
+                        f"loss is {loss.item()} at epoch {epoch}, step {step}; the last good state is {resume_path}")
+                step += 1
             loss_value = float(loss.detach())
             t_done = time.perf_counter()
             wait_total += t_got - t_ready
@@ -163,7 +187,8 @@ def train(method: torch.nn.Module, dataset: torch.utils.data.Dataset, schedule: 
                             step)
             bar.set_postfix(loss=f"{loss_value:.4f}", refresh=False)
             t_ready = time.perf_counter()
-        scheduler.step()
+        if not step_at_start:
+            scheduler.step()
         if rank == 0:
             save_atomic({"model": method.checkpoint_state(), "optimizer": optimizer.state_dict(),
                          "scheduler": scheduler.state_dict(), "scaler": scaler.state_dict(),

@@ -6,22 +6,19 @@ import argparse
 import json
 from pathlib import Path
 
-import numpy as np
 import torch
 import yaml
 
-from depthrepro.data.kitti_raw import AugmentConfig, KittiRawDataset
+from depthrepro.data.formats import DataSources, training_dataset
 from depthrepro.io.atomic import atomic_write_json
-from depthrepro.io.kitti import read_split_file
 from depthrepro.methods.registry import build_method
 from depthrepro.provenance.code_digest import code_digest
 from depthrepro.provenance.repo_state import dvc_hash, file_sha256, git_state
 from depthrepro.provenance.tracking import tracked_run
 from depthrepro.train.distributed import join_process_group
 from depthrepro.train.seeding import seed_everything
-from depthrepro.train.trainer import Schedule, save_atomic, train
-
-SCHEDULE_KEYS = ("batch_size", "num_epochs", "learning_rate", "scheduler_step_size", "num_workers")
+from depthrepro.train.optim import Schedule
+from depthrepro.train.trainer import save_atomic, train
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -29,8 +26,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--dataset", required=True, help="key of params/datasets.yaml")
     p.add_argument("--profile", required=True, help="profile of the method's params file (smoke, paper)")
     p.add_argument("--seed", type=int, required=True)
-    p.add_argument("--images", type=Path, required=True, help="prepared (JPEG) KITTI-format root")
+    p.add_argument("--images", type=Path, required=True, help="image tree in the method's data format")
     p.add_argument("--split-file", type=Path, required=True)
+    p.add_argument("--depth-hints", type=Path, help="depth-hint tree (methods with data.depth_hints)")
+    p.add_argument("--coarse-poses", type=Path, help="COLMAP coarse-pose tree (data.format nyuv2)")
+    p.add_argument("--dependency", action="append", default=[], metavar="NAME=CHECKPOINT",
+                   help="a trained checkpoint this method starts from (params `depends_on`)")
     p.add_argument("--out", type=Path, required=True)
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--params-dir", type=Path, default=Path("params"))
@@ -48,6 +49,23 @@ def load_method_params(params_dir: Path, method: str, profile: str) -> tuple[dic
     return params, params["profiles"][profile]
 
 
+def _dependencies(pairs: list[str], params: dict, path: Path) -> dict[str, Path]:
+    """`NAME=CHECKPOINT` arguments, checked against the params file's `depends_on` names."""
+    given: dict[str, Path] = {}
+    for pair in pairs:
+        name, sep, file = pair.partition("=")
+        if not sep or not file:
+            raise SystemExit(f"--dependency {pair!r}: expected NAME=CHECKPOINT")
+        given[name] = Path(file)
+    wanted = set(params.get("depends_on", {}))
+    if set(given) != wanted:
+        raise SystemExit(f"{path}: depends_on names {sorted(wanted)}, but --dependency gave {sorted(given)}")
+    for name, file in given.items():
+        if not file.is_file():
+            raise SystemExit(f"--dependency {name}: {file} does not exist")
+    return given
+
+
 def run(args: argparse.Namespace) -> int:
     torch.set_num_threads(args.threads)
     params, prof = load_method_params(args.params_dir, args.method, args.profile)
@@ -57,10 +75,10 @@ def run(args: argparse.Namespace) -> int:
     device, rank = join_process_group()
     seed_everything(args.seed, deterministic=prof.get("deterministic", False))
 
-    method = build_method(args.method, model_cfg)
+    method = build_method(params.get("method", args.method), model_cfg)
     weights_init = "scratch"
     if prof["weights_init"] == "pretrained":
-        imagenet = Path(params["imagenet_weights"])
+        imagenet = Path(prof.get("imagenet_weights", params["imagenet_weights"]))
         if imagenet.is_file():
             method.init_from_imagenet(imagenet)
             weights_init = f"imagenet:{file_sha256(imagenet)[:12]}"
@@ -68,34 +86,42 @@ def run(args: argparse.Namespace) -> int:
             print(f"warning: {imagenet} not found; training from random initialisation", flush=True)
             weights_init = "scratch (ImageNet weights not downloaded)"
 
+    # after the ImageNet initialisation: a dependency's trained weights take precedence
+    dependencies = _dependencies(args.dependency, params, args.params_dir / "methods" / f"{args.method}.yaml")
+    for name, path in dependencies.items():
+        method.init_from_dependency(name, torch.load(path, map_location="cpu", weights_only=False))
     args.out.mkdir(parents=True, exist_ok=True)
-    checkpoint_meta = {"method": args.method, "model_cfg": model_cfg, "seed": args.seed,
+    checkpoint_meta = {"method": params.get("method", args.method), "params_name": args.method,
+                       "model_cfg": model_cfg, "seed": args.seed,
                        "trained_with_stereo": bool(params["trained_with_stereo"]),
-                       "image_ext": params["data"]["image_ext"], "weights_init": weights_init}
+                       "data": params["data"], "weights_init": weights_init}
     if rank == 0:
         save_atomic({**checkpoint_meta, "stage": "init", "state": method.checkpoint_state()}, args.out / "init.pt")
 
-    dataset = KittiRawDataset(
-        args.images, read_split_file(args.split_file), prof["height"], prof["width"],
-        params["model"]["frame_ids"], np.array(dataset_cfg["intrinsics"]), is_train=True,
-        image_ext=params["data"]["image_ext"], augment=AugmentConfig.from_dict(params["data"]["augment"]),
-        seed=args.seed)
-    schedule = Schedule(**{k: prof[k] for k in SCHEDULE_KEYS})
+    where = f"{args.params_dir / 'methods' / args.method}.yaml:profiles.{args.profile}"
+    sources = DataSources(args.images, args.split_file, args.depth_hints, args.coarse_poses)
+    dataset = training_dataset(params["data"], sources, prof["height"], prof["width"],
+                               model_cfg.get("frame_ids", [0]), dataset_cfg.get("intrinsics"),
+                               args.seed, where)
+    schedule = Schedule.from_profile(prof, where)
 
     src_root = Path(__file__).resolve().parents[2]
-    digest = code_digest(src_root, ["depthrepro.verbs.train", f"depthrepro.methods.{args.method}"])
+    digest = code_digest(src_root, ["depthrepro.verbs.train", type(method).__module__])
     git = git_state(Path.cwd())
     world = torch.distributed.get_world_size() if torch.distributed.is_initialized() else 1
-    images_manifest = json.loads((args.images / "manifest.json").read_text())
+    manifest_path = args.images / "manifest.json"
+    images_manifest = json.loads(manifest_path.read_text()) if manifest_path.is_file() else {}
     tags = {"stage": "train", "method": args.method, "dataset": args.dataset, "profile": args.profile,
             "seed": str(args.seed), "code.digest": digest, "git.commit": git["commit"], "git.dirty": git["dirty"],
-            "data.md5": dvc_hash(Path("data.dvc")), "prepared.jpeg_sha256": images_manifest["jpeg_tree_sha256"],
+            "data.md5": dvc_hash(Path("data.dvc")), "prepared.jpeg_sha256": images_manifest.get("jpeg_tree_sha256", "raw images"),
             "prepared.images": str(args.images),
             "device": str(device), "world_size": str(world), "torch": torch.__version__,
-            "weights_init": weights_init}
+            "weights_init": weights_init,
+            **{f"dependency.{name}.sha256": file_sha256(path) for name, path in dependencies.items()}}
     run_params = {**{f"model.{k}": v for k, v in model_cfg.items()}, **{f"profile.{k}": v for k, v in prof.items()},
                   "train_samples": len(dataset)}
-    fingerprint = json.dumps([model_cfg, prof, args.seed, digest, tags["data.md5"], tags["prepared.jpeg_sha256"]],
+    fingerprint = json.dumps([model_cfg, prof, args.seed, digest, tags["data.md5"], tags["prepared.jpeg_sha256"],
+                              sorted((k, v) for k, v in tags.items() if k.startswith("dependency."))],
                              sort_keys=True, default=str)
     amp = bool(prof.get("amp", False))
     if rank != 0:  # other DDP processes train their shard; rank 0 logs and writes the files

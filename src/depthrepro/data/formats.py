@@ -1,0 +1,85 @@
+"""Training and test datasets by a method's data format (`data.format` in its params file).
+
+`kitti_raw`: monodepth2's KITTI raw loader (optionally with depth hints); `kitti_odometry_mr`: the
+MonoRec-layout odometry branch of the dynamic multi-frame method; `nyuv2`: GasMono's SC-Depth-layout
+NYUv2 with COLMAP coarse poses.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from depthrepro.data.kitti_raw import AugmentConfig, KittiRawDataset, KittiTestSamples
+from depthrepro.io.kitti import read_split_file
+
+FORMATS = ("kitti_raw", "kitti_odometry_mr", "nyuv2")
+
+
+@dataclass(frozen=True)
+class DataSources:
+    """Where a run reads from: the image tree, the split file, and the auxiliary trees some formats need."""
+
+    images: Path
+    split_file: Path
+    depth_hints: Path | None = None
+    coarse_poses: Path | None = None
+
+
+def check_format(data: Mapping[str, Any], where: str) -> str:
+    """The params file's `data.format` (default `kitti_raw`), validated."""
+    fmt = data.get("format", "kitti_raw")
+    if fmt not in FORMATS:
+        raise ValueError(f"{where}: data.format {fmt!r} is not one of {FORMATS}")
+    return fmt
+
+
+def _require(value: Any, what: str, fmt: str) -> Any:
+    if value is None:
+        raise ValueError(f"data format {fmt!r} with these params needs {what}; none was given")
+    return value
+
+
+def training_dataset(data: Mapping[str, Any], sources: DataSources, height: int, width: int,
+                     frame_ids: Sequence[Any], intrinsics: Any, seed: int,
+                     where: str) -> torch.utils.data.Dataset:
+    """The augmented training samples of a method's `data:` section."""
+    fmt = check_format(data, where)
+    augment = data.get("augment")
+    if fmt == "kitti_odometry_mr":
+        from depthrepro.data.kitti_odometry_mr import KittiOdometryMR
+
+        return KittiOdometryMR(sources.images, sources.split_file, height, width, is_train=True,
+                               augment=augment, seed=seed)
+    if fmt == "nyuv2":
+        from depthrepro.data.nyuv2 import NyuTrainDataset
+
+        return NyuTrainDataset(sources.images, sources.split_file,
+                               _require(sources.coarse_poses, "COLMAP coarse poses", fmt), height, width,
+                               is_train=True, augment=augment, seed=seed)
+    hints = _require(sources.depth_hints, "a depth-hint tree", fmt) if data.get("depth_hints") else None
+    return KittiRawDataset(sources.images, read_split_file(sources.split_file), height, width, list(frame_ids),
+                           np.asarray(_require(intrinsics, "the dataset's intrinsics", fmt)), is_train=True, image_ext=data["image_ext"],
+                           augment=AugmentConfig.from_dict(augment or {}), seed=seed, depth_hints_root=hints)
+
+
+def test_dataset(data: Mapping[str, Any], images: Path, split_file: Path, height: int, width: int,
+                 frames: Sequence[Any], intrinsics: Any, where: str) -> torch.utils.data.Dataset:
+    """Un-augmented test samples with the frames a method's prediction needs."""
+    fmt = check_format(data, where)
+    if fmt == "kitti_odometry_mr":
+        from depthrepro.data.kitti_odometry_mr import KittiOdometryMR
+
+        return KittiOdometryMR(images, split_file, height, width, is_train=False, augment=None)
+    if fmt == "nyuv2":
+        from depthrepro.data.nyuv2 import NyuTestSamples
+
+        return NyuTestSamples(images, split_file, height, width)
+    return KittiTestSamples(images, read_split_file(split_file), height, width,
+                            np.asarray(_require(intrinsics, "the dataset's intrinsics", fmt)),
+                            list(frames), data["image_ext"])

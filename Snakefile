@@ -16,8 +16,10 @@ include: "workflow/rules/report.smk"
 rule all_tables:
     input:
         expand("results/tables/{table}.md", table=config["tables"]),
+        "results/report.html",
     default_target: True
 
 
 onsuccess:
     print("Tables: " + ", ".join(expand("results/tables/{table}.md", table=config["tables"])))
+    print("Report: results/report.html")

@@ -18,10 +18,12 @@ VERBS = {
     "prepare-jpeg": "Convert a KITTI-format PNG tree to JPEG as monodepth2 does",
     "depth-hints": "Precompute depth hints (12 SGBM matchers, photometric selection) for a split",
     "export-gt": "Export the ground-truth depths of a test split",
+    "colmap-poses": "COLMAP coarse relative poses of the NYUv2 training scenes (GasMono's cpose)",
     "train": "Train a registered method on a dataset under a profile",
     "predict": "Predict disparities of a test split with a checkpoint",
     "score": "Score predictions under a named evaluation protocol",
     "table": "Render a paper table: reported beside reproduced numbers",
+    "report": "Build the self-contained HTML report: tables, figures, protocols, provenance",
     "audit": "Print the lineage of metrics files; flag artifacts changed since",
 }
 

@@ -164,7 +164,7 @@ def train(method: torch.nn.Module, dataset: torch.utils.data.Dataset, schedule: 
         t_ready = time.perf_counter()
         if step_at_start:
             scheduler.step()
-        for batch in bar:
+        for index, batch in enumerate(bar):
             t_got = time.perf_counter()
             batch = _move(batch, device)
             substeps = method.steps_per_batch(epoch) if hasattr(method, "steps_per_batch") else None
@@ -180,7 +180,7 @@ def train(method: torch.nn.Module, dataset: torch.utils.data.Dataset, schedule: 
             wait_total += t_got - t_ready
             busy_total += t_done - t_got
             samples += schedule.batch_size * world
-            if log_metrics and rank == 0 and step % schedule.log_every == 0:
+            if log_metrics and rank == 0 and (step % schedule.log_every == 0 or index == len(loader) - 1):
                 elapsed = wait_total + busy_total
                 log_metrics({"loss": loss_value, **logs, "lr": optimizer.param_groups[0]["lr"],
                              "samples_per_s": samples / elapsed, "data_wait_fraction": wait_total / elapsed},

@@ -163,7 +163,9 @@ def init_weights(wildcards):
     """The ImageNet weights file a method's training starts from under this profile (none for scratch)."""
     p = method_params(wildcards.method)
     profile = p["profiles"][PROFILE]
-    return [profile.get("imagenet_weights", p["imagenet_weights"])] if profile["weights_init"] == "pretrained" else []
+    if profile["weights_init"] != "pretrained":
+        return []
+    return [profile.get("imagenet_weights", p["imagenet_weights"]), *([p["pose_imagenet_weights"]] if "pose_imagenet_weights" in p else [])]
 
 
 def table_methods(table):

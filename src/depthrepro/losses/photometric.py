@@ -1,4 +1,4 @@
-"""Photometric reconstruction error: SSIM + L1, as in monodepth2."""
+"""Photometric reconstruction error: SSIM + L1 as in monodepth2, and GasMono's relative-L1 variant."""
 from __future__ import annotations
 
 import torch
@@ -42,5 +42,17 @@ def reprojection_loss(pred: torch.Tensor, target: torch.Tensor, ssim: SSIM) -> t
     `pred`, `target`: `(B, C, H, W)` -> `(B, 1, H, W)`.
     """
     l1 = torch.abs(target - pred).mean(1, True)
+    ssim_loss = ssim(pred, target).mean(1, True)
+    return SSIM_WEIGHT * ssim_loss + L1_WEIGHT * l1
+
+
+def relative_reprojection_loss(pred: torch.Tensor, target: torch.Tensor, ssim: SSIM,
+                               offset: float = 0.01) -> torch.Tensor:
+    """GasMono's photometric error: `0.85 · SSIM + 0.15 · |target - pred| / (target + offset)`,
+    each averaged over channels (the L1 term relative to the target intensity).
+
+    `pred`, `target`: `(B, C, H, W)` -> `(B, 1, H, W)`.
+    """
+    l1 = (torch.abs(target - pred) / (target + offset)).mean(1, True)
     ssim_loss = ssim(pred, target).mean(1, True)
     return SSIM_WEIGHT * ssim_loss + L1_WEIGHT * l1

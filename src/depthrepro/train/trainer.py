@@ -148,8 +148,10 @@ def train(method: torch.nn.Module, dataset: torch.utils.data.Dataset, schedule: 
     if world > 1:
         step_module = torch.nn.parallel.DistributedDataParallel(
             step_module, device_ids=[device.index] if device.type == "cuda" else None,
-            # methods that freeze parts of themselves mid-training leave those parameters without gradients
-            find_unused_parameters=getattr(method, "freezes_parameters", False))
+            # methods that freeze parts of themselves mid-training, or whose official loss never reaches some
+            # parameters, leave those without gradients
+            find_unused_parameters=(getattr(method, "freezes_parameters", False)
+                                    or getattr(method, "has_unused_parameters", False)))
 
     loss_value, wait_total, busy_total, samples = math.nan, 0.0, 0.0, 0
     for epoch in range(start_epoch, schedule.num_epochs):

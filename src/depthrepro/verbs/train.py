@@ -79,11 +79,12 @@ def run(args: argparse.Namespace) -> int:
     weights_init = "scratch"
     if prof["weights_init"] == "pretrained":
         imagenet = Path(prof.get("imagenet_weights", params["imagenet_weights"]))
-        if imagenet.is_file():
-            method.init_from_imagenet(imagenet)
+        pose = Path(params["pose_imagenet_weights"]) if "pose_imagenet_weights" in params else None
+        if imagenet.is_file() and (pose is None or pose.is_file()):
+            method.init_from_imagenet(imagenet, **({"pose_path": pose} if pose else {}))
             weights_init = f"imagenet:{file_sha256(imagenet)[:12]}"
         else:
-            print(f"warning: {imagenet} not found; training from random initialisation", flush=True)
+            print(f"warning: {imagenet} or {pose} not found; training from random initialisation", flush=True)
             weights_init = "scratch (ImageNet weights not downloaded)"
 
     # after the ImageNet initialisation: a dependency's trained weights take precedence

@@ -1,4 +1,5 @@
-"""Velodyne projection and GT npz export on a small hand-made KITTI drive."""
+"""Velodyne projection and GT npz export on a small hand-made KITTI drive; the KITTI odometry (MonoRec
+split, with moving-object masks) and NYUv2 test exports on the tiny synthetic world, against its renderer."""
 
 from __future__ import annotations
 
@@ -17,7 +18,20 @@ from depthrepro.io.kitti import (
     write_split_file,
     write_velodyne,
 )
-from depthrepro.prepare.gt_export import export_gt_depths, generate_depth_map, load_gt_depths
+from depthrepro.io.kitti import read_depth_png as read_kitti_depth_png
+from depthrepro.evaluate.gt_transforms import centre_crop_sparse
+from depthrepro.evaluate.protocols import load_protocol
+from depthrepro.evaluate.score import score_depth
+from depthrepro.io import kitti_odometry
+from depthrepro.io.nyuv2 import DEPTH_PNG_SCALE, NyuSplitEntry, read_gt_depths, write_nyu_split
+from depthrepro.prepare.gt_export import (
+    export_gt_depths,
+    generate_depth_map,
+    load_gt_depths,
+    load_region_masks,
+)
+from depthrepro.synth.kitti_odometry import build_sequence, moving_object_mask, render_kitti_odometry
+from depthrepro.synth.nyuv2 import build_scene, held_out_views, nyu_preset, render_nyuv2
 
 WIDTH, HEIGHT = 20, 10
 FOCAL, CX, CY = 10.0, 10.0, 5.0
@@ -157,3 +171,88 @@ def test_unrecognised_npz_is_rejected(tmp_path: Path) -> None:
     np.savez(path, depth_00001=np.zeros((2, 2)))
     with pytest.raises(ValueError, match="depth_00000"):
         load_gt_depths(path)
+
+
+@pytest.fixture(scope="module")
+def odometry_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("world") / "kitti_odometry"
+    render_kitti_odometry(root, preset="tiny", seed=0, workers=1)
+    return root
+
+
+@pytest.fixture(scope="module")
+def nyu_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("world") / "nyuv2"
+    render_nyuv2(root, preset="tiny", seed=0, workers=1)
+    return root
+
+
+def test_odometry_export_is_the_annotated_depth_with_moving_object_masks(odometry_root: Path, tmp_path: Path,
+                                                                         repo_root: Path) -> None:
+    split = odometry_root / "splits" / "odometry" / "test_files.txt"
+    keyframes = kitti_odometry.read_keyframes(split)
+    out = tmp_path / "gt" / "odometry.npz"
+    assert export_gt_depths(odometry_root, split, out, "odometry") == len(keyframes)
+    with np.load(out, allow_pickle=False) as archive:
+        assert archive["entries"].tolist() == [f"{k.sequence:02d} {k.frame}" for k in keyframes]
+        assert str(archive["kind"]) == "odometry"
+    depths = load_gt_depths(out)
+    masks = load_region_masks(out)
+    assert sorted(masks) == ["dynamic"] and len(masks["dynamic"]) == len(depths) == len(keyframes)
+    for keyframe, depth, mask in zip(keyframes, depths, masks["dynamic"], strict=True):
+        png = kitti_odometry.annotated_depth_path(odometry_root, keyframe.sequence, keyframe.frame)
+        np.testing.assert_array_equal(depth, read_kitti_depth_png(png))
+        rendered = build_sequence("tiny", 0, keyframe.sequence).render_camera(keyframe.frame, 2)
+        valid = depth > 0
+        assert depth.dtype == np.float32 and depth.shape == rendered.depth.shape and valid.mean() > 0.1
+        np.testing.assert_allclose(depth[valid], rendered.depth[valid], atol=0.5 / 256 + 1e-6)
+        assert mask.dtype == np.float32 and mask.shape == kitti_odometry.MASK_SIZE
+        np.testing.assert_array_equal(mask, moving_object_mask(rendered.dynamic))
+
+    # the form protocol kitti_odom_mr scores: perfect predictions score zero error, moving cars included
+    protocol = load_protocol("kitti_odom_mr", repo_root / "params" / "protocols.yaml")
+    perfect = []
+    for depth in depths:
+        sparse = centre_crop_sparse(depth, kitti_odometry.MASK_SIZE)  # the GT the 256x512 predictions meet
+        perfect.append(np.where(sparse > 0, 1.0 / np.maximum(sparse, 1e-6), 0.1).astype(np.float32))
+    score = score_depth(perfect, depths, protocol, stereo_trained=False, region_masks=masks)
+    assert score.mean_dict()["abs_rel"] < 1e-6 and score.mean_dict()["a1"] == 1.0
+    assert len(score.regions["dynamic"].image_indices) == len(keyframes)
+    assert score.regions["dynamic"].mean[0] < 1e-6
+
+    again = tmp_path / "again.npz"
+    export_gt_depths(odometry_root, split, again, "odometry")
+    assert again.read_bytes() == out.read_bytes()
+
+
+def test_odometry_export_names_missing_masks(odometry_root: Path, tmp_path: Path) -> None:
+    split = tmp_path / "test_files.txt"
+    kitti_odometry.write_keyframes(split, [kitti_odometry.Keyframe(0, 5), kitti_odometry.Keyframe(0, 99)])
+    out = tmp_path / "odometry.npz"
+    with pytest.raises(FileNotFoundError, match=r"2 of 4 odometry GT files are missing .*mvobj_mask.*000099\.png"):
+        export_gt_depths(odometry_root, split, out, "odometry")
+    assert not out.exists() and not list(tmp_path.glob(".*tmp"))
+
+
+def test_nyu_export_is_the_rendered_test_depth(nyu_root: Path, tmp_path: Path) -> None:
+    split = nyu_root / "splits" / "nyu" / "test_files.txt"
+    out = tmp_path / "nyu.npz"
+    views = held_out_views(nyu_preset("tiny"))
+    assert export_gt_depths(nyu_root, split, out, "nyu") == len(views)
+    with np.load(out, allow_pickle=False) as archive:
+        assert archive["entries"].tolist() == [f"color {i:04d} l" for i in range(1, len(views) + 1)]
+    depths = load_gt_depths(out)
+    exact = read_gt_depths(nyu_root / "splits" / "nyu" / "gt_depths.npz")
+    assert load_region_masks(out) == {}
+    for depth, stored, (room, frame) in zip(depths, exact, views, strict=True):
+        rendered = build_scene("tiny", 0, room).render(frame).depth
+        assert depth.dtype == np.float32 and depth.shape == rendered.shape and (depth > 0).all()
+        np.testing.assert_allclose(depth, rendered, atol=0.5 / DEPTH_PNG_SCALE + 1e-6)
+        np.testing.assert_allclose(depth, stored, atol=0.5 / DEPTH_PNG_SCALE + 1e-6)
+
+
+def test_nyu_export_rejects_training_lines(nyu_root: Path, tmp_path: Path) -> None:
+    split = tmp_path / "test_files.txt"
+    write_nyu_split(split, [NyuSplitEntry("office_0001", 3)])
+    with pytest.raises(ValueError, match=r"test_files\.txt: expected test lines 'color <index:04d> l'"):
+        export_gt_depths(nyu_root, split, tmp_path / "nyu.npz", "nyu")

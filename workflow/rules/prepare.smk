@@ -69,3 +69,29 @@ rule depth_hints:
     shell:
         "depthrepro depth-hints --root {PREP}/jpeg --split-file {input.split} --out {params.out} "
         "--height {wildcards.height} --width {wildcards.width} --workers {threads} > {log} 2>&1"
+
+
+rule colmap_poses:
+    input:
+        dvc="data.dvc",
+        raw=ancient(f"{format_tree('nyuv2')['raw_root']}/manifest.json"),
+        train=ancient(split_file("nyu", "train", "nyuv2")),
+        val=ancient(split_file("nyu", "val", "nyuv2")),
+    output:
+        # files, not the folder: finished scenes survive a failed run and the step resumes
+        f"{PREP}/colmap/manifest.json",
+        f"{PREP}/colmap/splits/nyu/train_files.txt",
+        f"{PREP}/colmap/splits/nyu/val_files.txt",
+    params:
+        code=digest("colmap_poses"),
+        libs=library_versions(["pycolmap", "numpy", "opencv-python-headless"]),
+        root=lambda wc: format_tree("nyuv2")["raw_root"],
+        split_dir=lambda wc: f"{format_tree('nyuv2')['splits']}/nyu",
+    log:
+        f"results/logs/colmap_poses/{DATASET}.log",
+    benchmark:
+        f"results/benchmarks/colmap_poses/{DATASET}.tsv"
+    threads: 2
+    shell:
+        "depthrepro colmap-poses --root {params.root} --split-dir {params.split_dir} "
+        "--out {PREP}/colmap --threads {threads} > {log} 2>&1"

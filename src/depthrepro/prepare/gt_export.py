@@ -1,13 +1,25 @@
-"""Ground-truth depth export for KITTI evaluation splits (monodepth2's ``gt_depths.npz``).
+"""Ground-truth export for the evaluation splits (monodepth2's ``gt_depths.npz``, generalised).
+
+Kinds, named after the test split they serve:
 
 * ``eigen``: raw Velodyne scans projected into camera 2 (``generate_depth_map``), depth measured
   along the LiDAR x axis as monodepth2 keeps it for comparability.
 * ``eigen_benchmark``: the KITTI depth-benchmark annotated maps
   (``<drive>/proj_depth/groundtruth/image_02/<frame>.png`` / 256) merged into the raw drive folders.
+* ``odometry``: what protocol ``kitti_odom_mr`` scores: the annotated depth of each MonoRec-split
+  keyframe (``sequences/<SS>/image_depth_annotated/<frame:06d>.png`` / 256, full size; the protocol's
+  ``centre_crop_sparse`` transform is applied when scoring) and its moving-object mask
+  (``mvobj_mask/<frame:06d>.npy``, 256x512, at the transformed size) as region ``dynamic``.
+* ``nyu``: the NYUv2 test depths of ``color <index> l`` lines, from SC-Depth's 16-bit
+  ``Testing/depth/<index:04d>.png`` (metres x 5000), the source GasMono's unshipped
+  ``gt_depths.npz`` is built from.
 
-The output npz holds one float32 array per image (``depth_00000``, ...) plus the split entries, so
-it loads with ``allow_pickle=False`` on any NumPy version (monodepth2's single ragged ``data``
-array breaks on NumPy >= 1.24, monodepth2#481). ``load_gt_depths`` reads both layouts.
+The output npz holds one float32 array per image (``depth_00000``, ...), per region mask
+(``region_dynamic_00000``, ...), plus the split entries and the kind, so it loads with
+``allow_pickle=False`` on any NumPy version (monodepth2's single ragged ``data`` array breaks on
+NumPy >= 1.24, monodepth2#481). Maps are written one at a time (the odometry test set is about
+16 GB of float32 maps) with fixed member timestamps, so the same inputs give the same bytes.
+``load_gt_depths`` reads our layout lazily and monodepth2's (or GasMono's stacked ``data``) whole.
 """
 
 from __future__ import annotations
@@ -15,13 +27,16 @@ from __future__ import annotations
 import os
 import re
 import tempfile
+import zipfile
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import overload
 
 import numpy as np
 
+from depthrepro.io import kitti_odometry, nyuv2
 from depthrepro.io.kitti import (
-    SplitEntry,
     annotated_depth_path,
     calib_dir,
     read_calib_file,
@@ -31,13 +46,24 @@ from depthrepro.io.kitti import (
     velodyne_path,
 )
 
-GT_KINDS: tuple[str, ...] = ("eigen", "eigen_benchmark")
+GT_KINDS: tuple[str, ...] = ("eigen", "eigen_benchmark", "odometry", "nyu")
 GT_CAMERA = 2
-"""Both exports use the left colour camera (image_02), whatever side the split line names."""
+"""The KITTI exports use the left colour camera (image_02), whatever side the split line names."""
+DYNAMIC_REGION = "dynamic"
+"""Region of protocol ``kitti_odom_mr`` scored inside the moving-object masks."""
 
 DEPTH_KEY = "depth_{:05d}"
+REGION_KEY = "region_{}_{:05d}"
 _DEPTH_KEY_PATTERN = re.compile(r"depth_(\d{5,})")
+_REGION_KEY_PATTERN = re.compile(r"region_([a-z]+)_(\d{5,})")
 LEGACY_KEY = "data"
+_ZIP_DATE = (1980, 1, 1, 0, 0, 0)
+_MISSING_HINTS = {
+    "eigen": "",
+    "eigen_benchmark": " (the annotated depth maps must be merged into the raw drive folders)",
+    "odometry": " (annotated depth transferred to sequences/<SS>/image_depth_annotated, MonoRec's mvobj_mask)",
+    "nyu": " (SC-Depth's Testing/depth PNGs)",
+}
 
 
 def _calib_entry(calib: dict[str, np.ndarray], key: str, size: int, path: Path) -> np.ndarray:
@@ -100,78 +126,172 @@ def generate_depth_map(calib_dir: Path, velo_path: Path, cam: int = GT_CAMERA, v
     return depth.astype(np.float32)
 
 
-def _gt_source_path(data_root: Path, entry: SplitEntry, kind: str) -> Path:
-    """The file a split line's GT comes from: its Velodyne scan or its annotated PNG (camera 2)."""
-    if kind == "eigen":
-        return velodyne_path(data_root, entry.folder, entry.frame)
-    return annotated_depth_path(data_root, entry.folder, entry.frame, "l")
+@dataclass(frozen=True)
+class GtItem:
+    """One test image: its split line, the file its depth comes from, how to read it, region mask files."""
+
+    entry: str
+    source: Path
+    read: Callable[[], np.ndarray]
+    regions: dict[str, Path] = field(default_factory=dict)
+
+
+def _kitti_items(data_root: Path, split_file: Path, kind: str) -> list[GtItem]:
+    items = []
+    for e in read_split_file(split_file):
+        entry = f"{e.folder} {e.frame} {e.side}"
+        if kind == "eigen":
+            scan, calib = velodyne_path(data_root, e.folder, e.frame), calib_dir(data_root, e.folder)
+            items.append(GtItem(entry, scan,
+                                lambda c=calib, v=scan: generate_depth_map(c, v, GT_CAMERA, vel_depth=True)))
+        else:
+            png = annotated_depth_path(data_root, e.folder, e.frame, "l")
+            items.append(GtItem(entry, png, lambda p=png: read_depth_png(p)))
+    return items
+
+
+def _odometry_items(root: Path, split_file: Path) -> list[GtItem]:
+    items = []
+    for k in kitti_odometry.read_keyframes(split_file):
+        png = kitti_odometry.annotated_depth_path(root, k.sequence, k.frame)
+        mask = kitti_odometry.mvobj_mask_path(root, k.sequence, k.frame)
+        items.append(GtItem(f"{k.sequence:02d} {k.frame}", png, lambda p=png: read_depth_png(p),
+                            {DYNAMIC_REGION: mask}))
+    return items
+
+
+def _nyu_items(root: Path, split_file: Path) -> list[GtItem]:
+    items = []
+    for e in nyuv2.read_nyu_split(split_file):
+        if e.scene != nyuv2.TEST_FOLDER:
+            raise ValueError(f"{split_file}: expected test lines '{nyuv2.TEST_FOLDER} <index:04d> l', "
+                             f"got scene {e.scene!r} (frame {e.frame})")
+        png = nyuv2.labelled_depth_path(root, e.frame)
+        items.append(GtItem(f"{e.scene} {e.frame:04d} {e.side}", png, lambda p=png: nyuv2.read_depth_png(p)))
+    return items
+
+
+def gt_items(data_root: Path, split_file: Path, kind: str) -> list[GtItem]:
+    """The images of ``split_file`` and where their ground truth of ``kind`` comes from under ``data_root``."""
+    if kind not in GT_KINDS:
+        raise ValueError(f"unknown GT kind {kind!r}; expected one of {list(GT_KINDS)}")
+    if kind == "odometry":
+        return _odometry_items(data_root, split_file)
+    if kind == "nyu":
+        return _nyu_items(data_root, split_file)
+    return _kitti_items(data_root, split_file, kind)
+
+
+def _write_member(archive: zipfile.ZipFile, key: str, array: np.ndarray) -> None:
+    """Add ``array`` as ``<key>.npy``, compressed, with a fixed timestamp."""
+    info = zipfile.ZipInfo(f"{key}.npy", date_time=_ZIP_DATE)
+    info.compress_type = zipfile.ZIP_DEFLATED
+    info.external_attr = 0o644 << 16
+    with archive.open(info, "w", force_zip64=True) as member:
+        np.lib.format.write_array(member, np.asarray(array), allow_pickle=False)
 
 
 def export_gt_depths(data_root: Path, split_file: Path, out_path: Path, kind: str) -> int:
-    """Write the GT depth maps of every line of ``split_file`` to ``out_path`` (npz); returns the count.
+    """Write the GT of every line of ``split_file`` to ``out_path`` (npz); returns the image count.
 
-    ``kind`` is ``eigen`` (Velodyne projection) or ``eigen_benchmark`` (annotated maps). All source
-    files are checked before any work, and the npz is written atomically.
+    ``data_root`` is the KITTI raw root (``eigen``, ``eigen_benchmark``), the KITTI odometry root
+    (``odometry``) or the NYUv2 root (``nyu``). All source files are checked before any work; the npz
+    is written to a temporary sibling and renamed.
     """
-    if kind not in GT_KINDS:
-        raise ValueError(f"unknown GT kind {kind!r}; expected one of {list(GT_KINDS)}")
     data_root, split_file, out_path = Path(data_root), Path(split_file), Path(out_path)
-    entries = read_split_file(split_file)
-    sources = [_gt_source_path(data_root, entry, kind) for entry in entries]
+    items = gt_items(data_root, split_file, kind)
+    if not items:
+        raise ValueError(f"{split_file}: no test lines")
+    sources = [path for item in items for path in (item.source, *item.regions.values())]
     missing = [str(path) for path in sources if not path.is_file()]
     if missing:
-        hint = (
-            " (the annotated depth maps must be merged into the raw drive folders)" if kind == "eigen_benchmark" else ""
-        )
-        raise FileNotFoundError(
-            f"{split_file}: {len(missing)} of {len(sources)} {kind} GT files are missing{hint}, first: {missing[:3]}"
-        )
-
-    arrays: dict[str, Any] = {}
-    for index, (entry, source) in enumerate(zip(entries, sources, strict=True)):
-        if kind == "eigen":
-            depth = generate_depth_map(calib_dir(data_root, entry.folder), source, GT_CAMERA, vel_depth=True)
-        else:
-            depth = read_depth_png(source)
-        arrays[DEPTH_KEY.format(index)] = depth.astype(np.float32)
-    arrays["entries"] = np.array([f"{e.folder} {e.frame} {e.side}" for e in entries], dtype=np.str_)
-    arrays["kind"] = np.array(kind, dtype=np.str_)
+        raise FileNotFoundError(f"{split_file}: {len(missing)} of {len(sources)} {kind} GT files are missing"
+                                f"{_MISSING_HINTS[kind]}, first: {missing[:3]}")
 
     out_path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=out_path.parent, prefix=f".{out_path.name}.", suffix=".tmp")
     try:
-        with os.fdopen(fd, "wb") as handle:
-            np.savez_compressed(handle, **arrays)
+        with os.fdopen(fd, "wb") as handle, zipfile.ZipFile(handle, "w", zipfile.ZIP_DEFLATED) as archive:
+            for index, item in enumerate(items):
+                _write_member(archive, DEPTH_KEY.format(index), item.read().astype(np.float32))
+                for region, mask_path in item.regions.items():
+                    _write_member(archive, REGION_KEY.format(region, index), kitti_odometry.read_mvobj_mask(mask_path))
+            _write_member(archive, "entries", np.array([item.entry for item in items], dtype=np.str_))
+            _write_member(archive, "kind", np.array(kind, dtype=np.str_))
+        os.chmod(tmp, 0o644)
         os.replace(tmp, out_path)
     except BaseException:
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
-    return len(entries)
+    return len(items)
 
 
-def load_gt_depths(path: Path) -> list[np.ndarray]:
-    """Read GT depth maps ``[(H_i, W_i)]`` from our npz or from monodepth2's legacy ``gt_depths.npz``.
+class StoredMaps(Sequence[np.ndarray]):
+    """Maps of an open npz, read from disk when indexed (``keys`` in image order)."""
+
+    def __init__(self, archive: np.lib.npyio.NpzFile, keys: list[str]) -> None:
+        self._archive = archive
+        self._keys = keys
+
+    def __len__(self) -> int:
+        return len(self._keys)
+
+    @overload
+    def __getitem__(self, index: int) -> np.ndarray: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> list[np.ndarray]: ...
+
+    def __getitem__(self, index: int | slice) -> np.ndarray | list[np.ndarray]:
+        if isinstance(index, slice):
+            return [self._archive[key] for key in self._keys[index]]
+        return self._archive[self._keys[index]]
+
+    def __iter__(self) -> Iterator[np.ndarray]:
+        return (self._archive[key] for key in self._keys)
+
+
+def load_gt_depths(path: Path) -> Sequence[np.ndarray]:
+    """GT depth maps ``[(H_i, W_i)]`` of our npz (read lazily) or of monodepth2's legacy ``gt_depths.npz``.
 
     The legacy file keeps all maps under ``data``, as a ragged object array when sizes differ; that
     needs ``allow_pickle=True``, the only place the project unpickles data. Only load legacy files
     you produced or trust.
     """
     path = Path(path)
-    with np.load(path, allow_pickle=False) as archive:
-        if LEGACY_KEY not in archive.files:
-            return _read_per_image(path, archive)
-    with np.load(path, allow_pickle=True, fix_imports=True, encoding="latin1") as archive:
-        data = archive[LEGACY_KEY]
+    archive = np.load(path, allow_pickle=False)
+    if LEGACY_KEY not in archive.files:
+        return StoredMaps(archive, _depth_keys(path, archive))
+    archive.close()
+    with np.load(path, allow_pickle=True, fix_imports=True, encoding="latin1") as legacy:
+        data = legacy[LEGACY_KEY]
     return [np.asarray(depth) for depth in data]
 
 
-def _read_per_image(path: Path, archive: np.lib.npyio.NpzFile) -> list[np.ndarray]:
-    """The ``depth_00000 .. depth_N-1`` arrays of an open npz, checked against its ``entries``."""
+def load_region_masks(path: Path) -> dict[str, Sequence[np.ndarray]]:
+    """``{region: masks}`` stored beside the depth maps (``region_<name>_<index>``), one mask per image;
+    empty for files without regions (every kind but ``odometry``, and legacy files)."""
+    path = Path(path)
+    archive = np.load(path, allow_pickle=False)
+    count = 0 if LEGACY_KEY in archive.files else len(_depth_keys(path, archive))
+    found: dict[str, list[int]] = {}
+    for key in archive.files:
+        if m := _REGION_KEY_PATTERN.fullmatch(key):
+            found.setdefault(m.group(1), []).append(int(m.group(2)))
+    for region, indices in found.items():
+        if sorted(indices) != list(range(count)):
+            raise ValueError(f"{path}: region {region!r} has {len(indices)} masks for {count} depth maps "
+                             f"(expected region_{region}_00000 .. _{count - 1:05d})")
+    return {region: StoredMaps(archive, [REGION_KEY.format(region, i) for i in range(count)])
+            for region in sorted(found)}
+
+
+def _depth_keys(path: Path, archive: np.lib.npyio.NpzFile) -> list[str]:
+    """``depth_00000 .. depth_N-1`` of an open npz, checked against its ``entries``."""
     indices = sorted(int(m.group(1)) for key in archive.files if (m := _DEPTH_KEY_PATTERN.fullmatch(key)))
     if not indices or indices != list(range(len(indices))):
         raise ValueError(f"{path}: expected keys depth_00000 .. depth_<N-1> or a legacy 'data' array")
-    depths = [archive[DEPTH_KEY.format(i)] for i in indices]
-    if "entries" in archive.files and len(archive["entries"]) != len(depths):
-        raise ValueError(f"{path}: {len(archive['entries'])} split entries for {len(depths)} depth maps")
-    return depths
+    if "entries" in archive.files and len(archive["entries"]) != len(indices):
+        raise ValueError(f"{path}: {len(archive['entries'])} split entries for {len(indices)} depth maps")
+    return [DEPTH_KEY.format(i) for i in indices]

@@ -12,7 +12,7 @@ from depthrepro.evaluate.post_process import batch_post_process_disparity
 from depthrepro.evaluate.protocols import load_protocol
 from depthrepro.evaluate.score import score_depth
 from depthrepro.io.atomic import atomic_write_json
-from depthrepro.prepare.gt_export import load_gt_depths
+from depthrepro.prepare.gt_export import load_gt_depths, load_region_masks
 from depthrepro.provenance.code_digest import code_digest
 from depthrepro.provenance.repo_state import dvc_hash, file_sha256, git_state
 from depthrepro.provenance.tracking import tracked_run
@@ -41,7 +41,8 @@ def run(args: argparse.Namespace) -> int:
         method, stage = str(pred["method"]), str(pred["checkpoint_stage"])
         checkpoint_sha, checkpoint_path = str(pred["checkpoint_sha256"]), str(pred["checkpoint_path"])
     gt = load_gt_depths(args.gt)
-    score = score_depth(disp, gt, protocol, stereo_trained=stereo)
+    regions = {name: masks for name, masks in load_region_masks(args.gt).items() if name in protocol.regions}
+    score = score_depth(disp, gt, protocol, stereo_trained=stereo, region_masks=regions)
 
     train = json.loads(args.train_record.read_text()) if args.train_record else {}
     git = git_state(Path.cwd())

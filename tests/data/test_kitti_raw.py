@@ -137,3 +137,17 @@ def test_depth_hints_and_side_follow_the_image(root: Path, tmp_path: Path) -> No
     np.save(path, np.zeros((32, 96), np.float32))
     with pytest.raises(ValueError, match=r"0000000001.npy: expected a \(1, H, W\) depth hint"):
         make(0.0)[0]
+
+
+def test_even_subset_spreads_over_the_split_and_passes_epochs(root: Path) -> None:
+    from depthrepro.data.formats import EvenSubset
+
+    entries = [SplitEntry(FOLDER, 1, side) for side in ("l", "r")] * 5
+    ds = KittiRawDataset(root, entries, 64, 192, [0], K_NORM, is_train=True)
+    subset = EvenSubset(ds, 3)
+    assert subset.indices == [0, 4, 9] and len(subset) == 3
+    subset.set_epoch(4)
+    assert ds.epoch == 4
+    assert len(EvenSubset(ds, 100)) == 10
+    with pytest.raises(ValueError, match="train_samples must be positive"):
+        EvenSubset(ds, 0)

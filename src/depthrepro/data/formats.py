@@ -31,6 +31,27 @@ class DataSources:
     coarse_poses: Path | None = None
 
 
+class EvenSubset(torch.utils.data.Dataset):
+    """`count` samples spread evenly over a dataset (a smoke profile's `train_samples`); epochs pass through."""
+
+    def __init__(self, dataset: torch.utils.data.Dataset, count: int) -> None:
+        if count < 1:
+            raise ValueError(f"train_samples must be positive, got {count}")
+        self.dataset = dataset
+        total = len(dataset)
+        self.indices = sorted({int(i) for i in np.linspace(0, total - 1, min(count, total))})
+
+    def set_epoch(self, epoch: int) -> None:
+        if hasattr(self.dataset, "set_epoch"):
+            self.dataset.set_epoch(epoch)
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+    def __getitem__(self, index: int) -> Any:
+        return self.dataset[self.indices[index]]
+
+
 def check_format(data: Mapping[str, Any], where: str) -> str:
     """The params file's `data.format` (default `kitti_raw`), validated."""
     fmt = data.get("format", "kitti_raw")

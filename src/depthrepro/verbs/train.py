@@ -9,7 +9,7 @@ from pathlib import Path
 import torch
 import yaml
 
-from depthrepro.data.formats import DataSources, training_dataset
+from depthrepro.data.formats import DataSources, EvenSubset, training_dataset
 from depthrepro.io.atomic import atomic_write_json
 from depthrepro.methods.registry import build_method
 from depthrepro.provenance.code_digest import code_digest
@@ -104,6 +104,8 @@ def run(args: argparse.Namespace) -> int:
     dataset = training_dataset(params["data"], sources, prof["height"], prof["width"],
                                model_cfg.get("frame_ids", [0]), dataset_cfg.get("intrinsics"),
                                args.seed, where)
+    if "train_samples" in prof:  # smoke profiles: an even subset of the split keeps CPU runs to minutes
+        dataset = EvenSubset(dataset, int(prof["train_samples"]))
     schedule = Schedule.from_profile(prof, where)
 
     src_root = Path(__file__).resolve().parents[2]

@@ -165,13 +165,17 @@ def init_weights(wildcards):
     profile = p["profiles"][PROFILE]
     if profile["weights_init"] != "pretrained":
         return []
-    return [profile.get("imagenet_weights", p["imagenet_weights"]), *([p["pose_imagenet_weights"]] if "pose_imagenet_weights" in p else [])]
+    spec = profile.get("imagenet_weights", p["imagenet_weights"])
+    files = list(spec.values()) if isinstance(spec, dict) else [spec]
+    return [*files, *([p["pose_imagenet_weights"]] if "pose_imagenet_weights" in p else [])]
 
 
 def table_methods(table):
     """Configured methods that reproduce a row of `table` (per its reported-numbers CSV)."""
     with open(ROOT / TABLES[table]["reported"], newline="") as f:
         rows = [r for r in csv.DictReader(f) if r["table"] == table]
+    if TABLES[table].get("unscored"):
+        return []
     return [m for m in config["methods"] if any(r["method"] == m for r in rows)]
 
 

@@ -7,7 +7,8 @@ def train_split_file(method):
     fmt = method_format(method)
     if fmt == "nyuv2":  # GasMono trains on the frames COLMAP registered, as the authors' lists
         return f"{PREP}/colmap/splits/{p['train_split']}/train_files.txt"
-    return ancient(split_file(p["train_split"], "train", fmt))
+    # online refinement (FeatDepth's M*/MS* rows) trains on a split's test list
+    return ancient(split_file(p["train_split"], p.get("train_split_part", "train"), fmt))
 
 
 def depth_hints_dir(method):

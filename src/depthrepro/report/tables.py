@@ -98,6 +98,8 @@ class TableSpec:
     region: str = FULL_REGION
     notes: tuple[str, ...] = ()
     missing: tuple[MissingTable, ...] = ()
+    unscored: str = ""
+    """Why this table's rows cannot be reproduced by the pipeline yet ("" when they can)."""
 
     @property
     def heading(self) -> str:
@@ -105,7 +107,7 @@ class TableSpec:
 
 
 _SPEC_KEYS = {"paper", "title", "reported", "protocol", "columns"}
-_OPTIONAL_SPEC_KEYS = {"units", "descriptors", "region", "notes", "missing"}
+_OPTIONAL_SPEC_KEYS = {"units", "descriptors", "region", "notes", "missing", "unscored"}
 
 
 def _strings(where: str, key: str, value: Any) -> tuple[str, ...]:
@@ -159,6 +161,7 @@ def table_spec(name: str, entry: Any, path: Path) -> TableSpec:
         region=str(entry.get("region", FULL_REGION)),
         notes=_strings(where, "notes", entry.get("notes", [])),
         missing=_missing(where, entry.get("missing", [])),
+        unscored=" ".join(str(entry.get("unscored", "")).split()),
     )
 
 

@@ -67,7 +67,7 @@ def run(args: argparse.Namespace) -> int:
         "configured_methods": configured, "implemented_methods": implemented,
         "official": {m: "checkpoint not downloaded" for m in implemented},
         "descriptors": spec.descriptors, "region": spec.region, "notes": spec.notes, "missing": spec.missing,
-        "unscored_reason": unscored_reason(protocol),
+        "unscored_reason": spec.unscored or unscored_reason(protocol),
     }
     scores = group_scores(records)
     for fmt in args.formats:

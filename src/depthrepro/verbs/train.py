@@ -66,6 +66,24 @@ def _dependencies(pairs: list[str], params: dict, path: Path) -> dict[str, Path]
     return given
 
 
+def _init_from_imagenet(method: torch.nn.Module, params: dict, prof: dict) -> str:
+    """ImageNet initialisation from the params file; returns what the run records as `weights_init`.
+
+    `imagenet_weights` is one file or a mapping (e.g. `{resnet50: ..., resnet18: ...}`) passed to the method
+    as is; `pose_imagenet_weights` (a second file for the pose networks) goes in as `pose_path`.
+    """
+    spec = prof.get("imagenet_weights", params["imagenet_weights"])
+    files = {k: Path(v) for k, v in spec.items()} if isinstance(spec, dict) else Path(spec)
+    pose = Path(params["pose_imagenet_weights"]) if "pose_imagenet_weights" in params else None
+    every = [*(files.values() if isinstance(files, dict) else [files]), *([pose] if pose else [])]
+    missing = [str(f) for f in every if not f.is_file()]
+    if missing:
+        print(f"warning: {', '.join(missing)} not found; training from random initialisation", flush=True)
+        return "scratch (ImageNet weights not downloaded)"
+    method.init_from_imagenet(files, **({"pose_path": pose} if pose else {}))
+    return "imagenet:" + ",".join(f"{f.name}={file_sha256(f)[:12]}" for f in every)
+
+
 def run(args: argparse.Namespace) -> int:
     torch.set_num_threads(args.threads)
     params, prof = load_method_params(args.params_dir, args.method, args.profile)
@@ -78,15 +96,7 @@ def run(args: argparse.Namespace) -> int:
     method = build_method(params.get("method", args.method), model_cfg)
     weights_init = "scratch"
     if prof["weights_init"] == "pretrained":
-        imagenet = Path(prof.get("imagenet_weights", params["imagenet_weights"]))
-        pose = Path(params["pose_imagenet_weights"]) if "pose_imagenet_weights" in params else None
-        if imagenet.is_file() and (pose is None or pose.is_file()):
-            method.init_from_imagenet(imagenet, **({"pose_path": pose} if pose else {}))
-            weights_init = f"imagenet:{file_sha256(imagenet)[:12]}"
-        else:
-            print(f"warning: {imagenet} or {pose} not found; training from random initialisation", flush=True)
-            weights_init = "scratch (ImageNet weights not downloaded)"
-
+        weights_init = _init_from_imagenet(method, params, prof)
     # after the ImageNet initialisation: a dependency's trained weights take precedence
     dependencies = _dependencies(args.dependency, params, args.params_dir / "methods" / f"{args.method}.yaml")
     for name, path in dependencies.items():

@@ -79,7 +79,8 @@ def digest(verb, *modules):
     return code_digest(SRC, [f"depthrepro.verbs.{verb}", *(f"depthrepro.{m}" for m in modules)])
 
 
-# Registered method name → its module, read from the decorators (no import of torch at DAG build).
+# Registered method name → its module, read from the decorators (no import of torch at DAG build);
+# decorators name methods with string literals for this reason.
 REGISTERED = {
     name: path.stem
     for path in sorted((SRC / "depthrepro" / "methods").glob("*.py"))

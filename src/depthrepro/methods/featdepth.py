@@ -128,7 +128,7 @@ class FeatDepthConfig:
                              f"{self.min_depth} and {self.max_depth}")
 
 
-@register_method(METHOD)
+@register_method("featdepth")
 class FeatDepth(nn.Module):
     """Depth (`DepthEncoder` + `DepthDecoder`), pose (`PoseEncoder` + `PoseDecoder`) and FeatureNet
     (`extractor`, or `Encoder` + `Decoder` when joint) with the official loss.

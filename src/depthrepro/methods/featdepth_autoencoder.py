@@ -97,7 +97,7 @@ class FeatDepthAutoencoderConfig:
             raise ValueError(f"{AUTOENCODER_METHOD} config: frame_ids must be [0], got {list(self.frame_ids)}")
 
 
-@register_method(AUTOENCODER_METHOD)
+@register_method("featdepth_autoencoder")
 class FeatDepthAutoencoder(nn.Module):
     """The FeatureNet (`Encoder` + `Decoder`) with its stand-alone training loss."""
 

@@ -3,7 +3,6 @@ ImageNet initialisation and optimisation."""
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -34,13 +33,7 @@ UNUSED_IN_TRAINING = ("net.reproject_2.delta_p", "net.update_block.encoder.convp
                       "net.pose_update.norm1.", "net.pose_update.feats.")
 
 
-@pytest.fixture(autouse=True)
-def one_thread() -> Iterator[None]:
-    """One intra-op thread: on a shared CPU the solver's many small ops run much faster."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def make_model(**overrides: Any) -> DualRefine:

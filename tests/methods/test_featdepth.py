@@ -38,12 +38,7 @@ needs_weight_generator = pytest.mark.skipif(
     reason=f"FIXTURES MISSING: no weights.py in {FIXTURES} (set DEPTHREPRO_FIXTURES)")
 
 
-@pytest.fixture(autouse=True)
-def one_thread() -> Any:
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def synthetic_batch(frame_ids: list[Any]) -> dict[Any, torch.Tensor]:

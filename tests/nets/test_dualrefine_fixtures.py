@@ -7,7 +7,6 @@ test_dualrefine_parts.py.
 """
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -23,13 +22,7 @@ FOLDER = "dualrefine"
 POSE_OUTPUTS = ("poses_0", "poses_star")
 
 
-@pytest.fixture(autouse=True)
-def one_thread() -> Iterator[None]:
-    """One intra-op thread: on a shared CPU the solver's many small ops run much faster."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def test_state_dict_keys_and_parameter_count_match_official() -> None:

@@ -4,7 +4,6 @@ consistency mask, the Gauss–Newton pose step, convex upsampling and the pose s
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -27,13 +26,7 @@ from fixturekit import manifest
 H, W = 16, 48
 
 
-@pytest.fixture(autouse=True)
-def one_thread() -> Iterator[None]:
-    """One intra-op thread: on a shared CPU the solver's many small ops run much faster."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def camera(batch: int = 1, height: int = H, width: int = W) -> PinholeCamera:

@@ -1,7 +1,6 @@
 """GasMono's MPViT depth network, residual PoseNet and AlignNet against the recorded official outputs."""
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -21,12 +20,7 @@ from fixturekit import (assert_keys_match_manifest, assert_matches, assert_pose_
 MATRIX_OUTPUTS = ("cam_T_cam", "cam_T_cam_inverted", "T_aligned", "T_aligned_inverted")
 
 
-@pytest.fixture(autouse=True)
-def one_thread() -> Iterator[None]:
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _compare(case: dict[str, Any], mine: dict[Any, torch.Tensor], name: str) -> None:

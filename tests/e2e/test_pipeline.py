@@ -98,7 +98,7 @@ def test_table_has_reported_and_reproduced_rows_with_provenance(finished_run: Pa
     assert len(values) == 7 and 0 < values[0] < 1  # abs_rel of a real evaluation
     assert re.search(r"^\| Manydepth \| 96x320 \| Reproduced \(smoke, synthetic_kitti_tiny\) \| \d\.\d{3} \|", table,
                      flags=re.MULTILINE), table
-    assert "not reproduced: dualrefine is not implemented yet" in table
+    assert "not reproduced: dualrefine is not in this run's methods (manydepth, monodepth2)" in table
     assert "Not comparable to the paper" in table
     assert "Protocol `kitti_eigen`" in table and "Garg" in table
     assert re.search(r"data\.dvc` md5 `[0-9a-f]{32}\.dir`", table)

@@ -35,10 +35,14 @@ GT_SIZE = (24, 80)
 PRED_SIZE = (12, 40)
 
 
+def _split(entry: str) -> tuple[str, int, str]:
+    folder, frame, side = entry.split()
+    return folder, int(frame), side
+
+
 def _write_images(root: Path, rng: np.random.Generator) -> None:
     for entry in ENTRIES:
-        folder, frame, side = entry.split()
-        path = image_path(root, folder, int(frame), side, "jpg")
+        path = image_path(root, *_split(entry), "jpg")
         path.parent.mkdir(parents=True, exist_ok=True)
         Image.fromarray(rng.integers(0, 255, (*GT_SIZE, 3), dtype=np.uint8)).save(path)
 
@@ -83,8 +87,9 @@ def _fake_run(root: Path) -> dict:
             disp = rng.uniform(0.05, 5.0, (len(ENTRIES), *PRED_SIZE)).astype(np.float32)
             pred_path = results / f"predictions/{run}/eigen.npz"
             pred_path.parent.mkdir(parents=True)
+            paths = [str(image_path(prep / "jpeg", *_split(entry), "jpg")) for entry in ENTRIES]
             np.savez(pred_path, disp=disp, disp_flipped=disp[:, :, ::-1], entries=np.array(ENTRIES),
-                     method=np.array(method), checkpoint_stage=np.array(stage))
+                     image_paths=np.array(paths), method=np.array(method), checkpoint_stage=np.array(stage))
             score = score_depth(disp, gt, protocol, stereo_trained=False)
             record = {**score.to_json_dict(), "provenance": {
                 "stage": "score", "method": method, "weights": stage, "protocol": "kitti_eigen",

@@ -16,6 +16,7 @@ import numpy as np
 import torch
 
 from depthrepro.data.kitti_raw import AugmentConfig, KittiRawDataset, KittiTestSamples
+from depthrepro.io import kitti, kitti_odometry, nyuv2
 from depthrepro.io.kitti import read_split_file
 
 FORMATS = ("kitti_raw", "kitti_odometry_mr", "nyuv2")
@@ -104,3 +105,13 @@ def test_dataset(data: Mapping[str, Any], images: Path, split_file: Path, height
     return KittiTestSamples(images, read_split_file(split_file), height, width,
                             np.asarray(_require(intrinsics, "the dataset's intrinsics", fmt)),
                             list(frames), data["image_ext"])
+
+
+def test_image_paths(data: Mapping[str, Any], images: Path, split_file: Path, where: str) -> list[Path]:
+    """The frame-t image of every test line, in split order (what figures show beside a prediction)."""
+    fmt = check_format(data, where)
+    if fmt == "kitti_odometry_mr":
+        return [kitti_odometry.image_path(images, k.sequence, k.frame) for k in kitti_odometry.read_keyframes(split_file)]
+    if fmt == "nyuv2":
+        return [nyuv2.labelled_color_path(images, e.frame) for e in nyuv2.read_nyu_split(split_file)]
+    return [kitti.image_path(images, e.folder, e.frame, e.side, data["image_ext"]) for e in read_split_file(split_file)]

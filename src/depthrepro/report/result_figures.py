@@ -21,7 +21,6 @@ from depthrepro.evaluate.pose_ate import chain_relative_poses, sim3_align
 from depthrepro.evaluate.post_process import batch_post_process_disparity
 from depthrepro.evaluate.protocols import Protocol, load_protocol
 from depthrepro.evaluate.score import EmptyMaskError
-from depthrepro.io.kitti import image_path
 from depthrepro.prepare.gt_export import DEPTH_KEY, load_gt_depths
 from depthrepro.provenance.tracking import tracking_uri
 from depthrepro.report.figures import (
@@ -137,12 +136,14 @@ def _checked_protocol(name: str, columns: Sequence[_Column], protocols_file: Pat
     return protocol
 
 
-def _input_image(column: _Column, entry: str, image_ext: str) -> np.ndarray:
-    folder, frame, side = entry.split()
-    path = image_path(Path(column.record["provenance"]["train"]["prepared.images"]), folder, int(frame), side,
-                      image_ext)
+def _input_image(column: _Column, index: int) -> np.ndarray:
+    predictions = Path(column.record["provenance"]["predictions"])
+    with np.load(predictions) as archive:
+        if "image_paths" not in archive.files:
+            raise ValueError(f"{predictions}: predictions file lacks image_paths; rerun `depthrepro predict`")
+        path = Path(str(archive["image_paths"][index]))
     if not path.is_file():
-        raise FileNotFoundError(f"{path}: test image of {entry!r} not found")
+        raise FileNotFoundError(f"{path}: test image {index} of {predictions} not found")
     with Image.open(path) as image:
         return np.asarray(image.convert("RGB"))
 
@@ -204,8 +205,7 @@ def depth_figures(scored: Sequence[Scored], method_params: Mapping[str, dict[str
             continue
         entries, indices, columns = _columns(own, name, count)
         protocol = _checked_protocol(name, columns, protocols_file)
-        image_ext = method_params[columns[0].method]["data"]["image_ext"]
-        depth_rows = [[Panel(f"image {i}: {entries[i]}", rgb=_input_image(columns[0], entries[i], image_ext)),
+        depth_rows = [[Panel(f"image {i}: {entries[i]}", rgb=_input_image(columns[0], i)),
                        *(Panel(c.label, rgb=inverse_depth_rgb(c.disp[i])) for c in columns)]
                       for i in indices]
         figures.append(ReportFigure(

@@ -17,7 +17,7 @@ import numpy as np
 import torch
 import yaml
 
-from depthrepro.data.formats import test_dataset
+from depthrepro.data.formats import test_dataset, test_image_paths
 from depthrepro.geometry.camera import disp_to_depth
 from depthrepro.methods.registry import build_method
 from depthrepro.provenance.repo_state import file_sha256
@@ -75,6 +75,8 @@ def run(args: argparse.Namespace) -> int:
     np.savez_compressed(
         tmp, **outputs, test_frames=np.array([str(f) for f in frames]),
         entries=np.array(lines),
+        image_paths=np.array([str(p) for p in test_image_paths(ckpt["data"], args.images, args.split_file,
+                                                               f"{args.checkpoint} data")]),
         method=np.array(ckpt["method"]), trained_with_stereo=np.array(ckpt["trained_with_stereo"]),
         checkpoint_sha256=np.array(file_sha256(args.checkpoint)), checkpoint_stage=np.array(ckpt["stage"]),
         checkpoint_path=np.array(str(args.checkpoint)))

@@ -9,12 +9,12 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from tiny_world import copy_project, run_snakemake, tool_env
 
 pytestmark = pytest.mark.e2e
 
@@ -26,18 +26,6 @@ seeds: [0]
 tables: [dualrefine_kitti, dualrefine_main, gasmono_nyu, epcdepth_readme_models, epcdepth_readme_disps,
          epcdepth_kitti, epcdepth_nyu, dymultidepth_kitti, featdepth_kitti, featdepth_vo]
 """
-
-
-def _project_files(root: Path) -> list[str]:
-    out = subprocess.run(["git", "ls-files", "-co", "--exclude-standard"], cwd=root, capture_output=True,
-                         text=True, check=True).stdout
-    return [line for line in out.splitlines() if (root / line).is_file()]
-
-
-def _snakemake(workdir: Path, *args: str) -> subprocess.CompletedProcess:
-    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
-    return subprocess.run([sys.executable, "-m", "snakemake", *args, "--configfile", "tiny.yaml"],
-                          cwd=workdir, env=env, capture_output=True, text=True)
 
 
 def _planned_rules(dry_run_output: str) -> set[str]:
@@ -64,25 +52,17 @@ def _dry_run_after_edit(workdir: Path, rel: str, edit) -> set[str]:
     original = path.read_text()
     try:
         path.write_text(edit(original))
-        dry = _snakemake(workdir, "all_tables", "-n")
+        dry = run_snakemake(workdir, "all_tables", "-n")
         assert dry.returncode == 0, dry.stderr[-3000:]
         return _planned_jobs(dry.stdout)
     finally:
         path.write_text(original)
 
 
-def _copy_project(repo_root: Path, work: Path) -> Path:
-    for rel in _project_files(repo_root):
-        (work / rel).parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(repo_root / rel, work / rel)
-    (work / "tiny.yaml").write_text(TINY_CONFIG)
-    return work
-
-
 @pytest.fixture(scope="module")
 def finished_run(repo_root: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    work = _copy_project(repo_root, tmp_path_factory.mktemp("pipeline"))
-    run = _snakemake(work, "all_tables", "--cores", "2", "--resources", "gpu=1")
+    work = copy_project(repo_root, tmp_path_factory.mktemp("pipeline"), TINY_CONFIG)
+    run = run_snakemake(work, "all_tables", "--cores", "2", "--resources", "gpu=1")
     assert run.returncode == 0, run.stdout[-4000:] + run.stderr[-8000:]
     return work
 
@@ -127,7 +107,7 @@ def test_data_is_tracked_by_dvc_without_git(finished_run: Path) -> None:
 
 
 def test_finished_run_leaves_nothing_to_do(finished_run: Path) -> None:
-    dry = _snakemake(finished_run, "all_tables", "-n")
+    dry = run_snakemake(finished_run, "all_tables", "-n")
     assert dry.returncode == 0, dry.stderr
     assert "Nothing to be done" in dry.stdout + dry.stderr
 
@@ -137,9 +117,9 @@ def test_code_edits_rerun_exactly_the_affected_jobs(finished_run: Path) -> None:
     original = metrics.read_text()
     try:
         metrics.write_text(original + "\n# a comment changes no code\n")
-        assert "Nothing to be done" in (lambda r: r.stdout + r.stderr)(_snakemake(finished_run, "all_tables", "-n"))
+        assert "Nothing to be done" in (lambda r: r.stdout + r.stderr)(run_snakemake(finished_run, "all_tables", "-n"))
         metrics.write_text(original + "\n\ndef _edited_helper() -> int:\n    return 1\n")
-        dry = _snakemake(finished_run, "all_tables", "-n")
+        dry = run_snakemake(finished_run, "all_tables", "-n")
         assert dry.returncode == 0, dry.stderr
         rules = _planned_rules(dry.stdout)
         assert {"score", "table"} <= rules, dry.stdout
@@ -176,9 +156,10 @@ def test_a_jpeg_edit_reruns_everything_downstream_of_it(finished_run: Path) -> N
 
 def test_slurm_profile_plans_the_same_dag(repo_root: Path, tmp_path: Path) -> None:
     pytest.importorskip("snakemake_executor_plugin_slurm", reason="SLURM executor plugin NOT installed")
-    work = _copy_project(repo_root, tmp_path)
+    work = copy_project(repo_root, tmp_path, TINY_CONFIG)
     dry = subprocess.run([sys.executable, "-m", "snakemake", "all_tables", "-n", "--profile",
-                          "workflow/profiles/slurm"], cwd=work, capture_output=True, text=True)
+                          "workflow/profiles/slurm", "--configfile", "tiny.yaml"], cwd=work, capture_output=True,
+                         text=True)
     assert dry.returncode == 0, dry.stderr[-3000:]
     assert re.search(r"^train\s+2$", dry.stdout, flags=re.MULTILINE), dry.stdout[-3000:]  # both methods
 
@@ -188,8 +169,7 @@ def test_audit_prints_the_chain_and_flags_a_hand_edited_checkpoint(finished_run:
     metrics = next((finished_run / "results/metrics").rglob("final/kitti_eigen.json"))
     audit = lambda: subprocess.run(["depthrepro", "audit", str(metrics.relative_to(finished_run))],  # noqa: E731
                                    cwd=finished_run, capture_output=True, text=True,
-                                   env={**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}"
-                                                              f"{os.environ['PATH']}"})
+                                   env=tool_env())
     clean = audit()
     assert clean.returncode == 0, clean.stdout + clean.stderr
     for link in ("predictions", "ground truth", "checkpoint", "training run", "prepared images", "raw data"):
@@ -197,7 +177,7 @@ def test_audit_prints_the_chain_and_flags_a_hand_edited_checkpoint(finished_run:
     assert re.search(r'code\.digest: "[0-9a-f]{16}"', clean.stdout), clean.stdout
     cell = subprocess.run(["depthrepro", "audit", "--table", "dualrefine_kitti", "--method", "monodepth2",
                            "--column", "abs_rel"], cwd=finished_run, capture_output=True, text=True,
-                          env={**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"})
+                          env=tool_env())
     assert cell.returncode == 0, cell.stdout + cell.stderr
     assert re.search(r"dualrefine_kitti / monodepth2 / abs_rel: 0\.\d{6} from results/metrics/", cell.stdout)
     assert "[ok] checkpoint:" in cell.stdout
@@ -209,3 +189,4 @@ def test_audit_prints_the_chain_and_flags_a_hand_edited_checkpoint(finished_run:
         assert edited.returncode == 1 and "[MISMATCH] checkpoint:" in edited.stdout, edited.stdout
     finally:
         checkpoint.write_bytes(original)
+

@@ -1,5 +1,6 @@
 # Shared helpers of the rules: config validation, params lookups, code digests. No pipeline logic here.
 import csv
+import functools
 import json
 import re
 import sys
@@ -21,7 +22,7 @@ validate(config, "../schemas/config.schema.yaml")
 
 def _load_yaml(path):
     with open(ROOT / path) as f:
-        return yaml.safe_load(f)
+        return yaml.load(f, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
 
 
 DATASETS = _load_yaml("params/datasets.yaml")
@@ -56,6 +57,7 @@ RESOURCE_ARCHIVES = {
 }
 
 
+@functools.cache  # read once per DAG build; callers must not modify the returned dict
 def method_params(method):
     """params/methods/<method>.yaml, with a clear error when missing."""
     path = ROOT / "params" / "methods" / f"{method}.yaml"
@@ -74,6 +76,7 @@ def method_digest(method):
     return json.dumps(used, sort_keys=True)
 
 
+@functools.cache
 def digest(verb, *modules):
     """Digest of the import closure of `depthrepro.verbs.<verb>` and of extra `depthrepro.<module>`s."""
     return code_digest(SRC, [f"depthrepro.verbs.{verb}", *(f"depthrepro.{m}" for m in modules)])

@@ -75,3 +75,18 @@ class Project3D(nn.Module):
         pix = pix.view(self.batch_size, 2, self.height, self.width).permute(0, 2, 3, 1)
         scale = pix.new_tensor([self.width - 1, self.height - 1])
         return (pix / scale - 0.5) * 2
+
+
+class WarperCache:
+    """`BackprojectDepth` / `Project3D` pairs per (batch size, height, width, device), built on first use."""
+
+    def __init__(self) -> None:
+        self._pairs: dict[tuple[int, int, int, torch.device], tuple[BackprojectDepth, Project3D]] = {}
+
+    def get(self, batch_size: int, height: int, width: int, device: torch.device
+            ) -> tuple[BackprojectDepth, Project3D]:
+        key = (batch_size, height, width, device)
+        if key not in self._pairs:
+            self._pairs[key] = (BackprojectDepth(batch_size, height, width).to(device),
+                                Project3D(batch_size, height, width).to(device))
+        return self._pairs[key]

@@ -32,7 +32,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from depthrepro.geometry.camera import BackprojectDepth, Project3D, disp_to_depth
+from depthrepro.geometry.camera import WarperCache, disp_to_depth
 from depthrepro.losses.photometric import SSIM, reprojection_loss
 from depthrepro.losses.smoothness import get_smooth_loss
 from depthrepro.methods.config import config_from_dict, load_module_state
@@ -43,7 +43,6 @@ from depthrepro.nets.dualrefine import DEQDepthPose, RefinementOptions
 from depthrepro.nets.hrnet import read_hrnet_imagenet_state
 from depthrepro.nets.resnet import ResnetEncoder, load_imagenet_weights
 
-WarperKey = tuple[int, torch.device]
 MATCHING_SCALE = 2
 LOOKUP_FRAME = -1
 AUTOMASK_NOISE = 1e-5
@@ -144,7 +143,7 @@ class DualRefine(nn.Module):
         self.depth_bins = dict(INITIAL_DEPTH_BINS)
         self.teacher_frozen = False
         self.ssim = SSIM()
-        self._warpers: dict[WarperKey, tuple[BackprojectDepth, Project3D]] = {}
+        self._warpers = WarperCache()
 
     # -- prediction ---------------------------------------------------------------------------
 
@@ -168,15 +167,6 @@ class DualRefine(nn.Module):
 
     # -- losses ---------------------------------------------------------------------------------
 
-    def _warpers_for(self, batch_size: int, device: torch.device
-                     ) -> tuple[BackprojectDepth, Project3D]:
-        key = (batch_size, device)
-        if key not in self._warpers:
-            c = self.config
-            self._warpers[key] = (BackprojectDepth(batch_size, c.height, c.width).to(device),
-                                  Project3D(batch_size, c.height, c.width).to(device))
-        return self._warpers[key]
-
     def _full_res_depth(self, disp: torch.Tensor) -> torch.Tensor:
         """Depth `(B, 1, H, W)` from a disparity `(B, 1, H/2^s, W/2^s)` upsampled bilinearly."""
         c = self.config
@@ -186,7 +176,7 @@ class DualRefine(nn.Module):
     def _warp(self, inputs: Mapping[Any, torch.Tensor], depth: torch.Tensor, frame: int,
               pose: torch.Tensor) -> torch.Tensor:
         """Frame `frame` (un-augmented, full resolution) resampled into frame 0."""
-        backproject, project = self._warpers_for(depth.shape[0], depth.device)
+        backproject, project = self._warpers.get(depth.shape[0], self.config.height, self.config.width, depth.device)
         points = backproject(depth, inputs[("inv_K", 0)])
         grid = project(points, inputs[("K", 0)], pose)
         return F.grid_sample(inputs[("color", frame, 0)], grid, padding_mode="border",

@@ -17,7 +17,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from depthrepro.data.grafting import graft_batch
-from depthrepro.geometry.camera import BackprojectDepth, Project3D, disp_to_depth
+from depthrepro.geometry.camera import WarperCache, disp_to_depth
 from depthrepro.losses.depth_hint import depth_hint_loss, hint_error, masked_mean, select_pixels
 from depthrepro.losses.photometric import SSIM, reprojection_loss
 from depthrepro.losses.self_distillation import log_l1, lowest_error_label
@@ -37,7 +37,6 @@ CHECKPOINT_MODULES = ("encoder", "depth_decoder")
 # Training records stored next to the weights in the official `checkpoint_epoch<N>.pth.tar` files.
 CHECKPOINT_RECORDS = ("epoch", "abs_rel", "sq_rel", "rmse", "rmse_log", "a1", "a2", "a3",
                       "optimizer", "lr_scheduler")
-WarperKey = tuple[int, torch.device]
 
 
 @dataclass(frozen=True)
@@ -117,7 +116,7 @@ class EPCDepth(nn.Module):
         self.depth_decoder = RSUDecoder(self.encoder.num_ch_enc, num_output_channels=1,
                                         use_encoder_disp=True, padding_mode=c.decoder_padding)
         self.ssim = SSIM()
-        self._warpers: dict[WarperKey, tuple[BackprojectDepth, Project3D]] = {}
+        self._warpers = WarperCache()
 
     def forward(self, color: torch.Tensor) -> list[torch.Tensor]:
         """`(B, 3, H, W)` in [0, 1] -> ten disparities (decoder H … H/16, encoder H/32 … H/2)."""
@@ -132,19 +131,10 @@ class EPCDepth(nn.Module):
         full = [F.interpolate(d, size=size, mode="bilinear", align_corners=False) for d in picked]
         return torch.stack(full).mean(0)
 
-    def _warpers_for(self, batch_size: int, device: torch.device) -> tuple[BackprojectDepth, Project3D]:
-        """Back-projection and projection layers at the training size, built on demand."""
-        key = (batch_size, device)
-        if key not in self._warpers:
-            h, w = self.config.height, self.config.width
-            self._warpers[key] = (BackprojectDepth(batch_size, h, w).to(device),
-                                  Project3D(batch_size, h, w).to(device))
-        return self._warpers[key]
-
     def warp(self, source: torch.Tensor, depth: torch.Tensor, inputs: Mapping[Any, torch.Tensor]
              ) -> torch.Tensor:
         """`source` `(B, 3, H, W)` sampled into the target view through `depth` and `stereo_T`."""
-        backproject, project = self._warpers_for(depth.shape[0], depth.device)
+        backproject, project = self._warpers.get(depth.shape[0], self.config.height, self.config.width, depth.device)
         points = backproject(depth, inputs[("inv_K", 0)])
         grid = project(points, inputs[("K", 0)], inputs["stereo_T"])
         return F.grid_sample(source, grid, padding_mode="border",

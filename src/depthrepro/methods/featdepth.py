@@ -26,7 +26,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from depthrepro.geometry.camera import BackprojectDepth, Project3D, disp_to_depth
+from depthrepro.geometry.camera import WarperCache, disp_to_depth
 from depthrepro.geometry.pose import transformation_from_parameters
 from depthrepro.losses.feature_metric import (
     disparity_smoothness,
@@ -53,7 +53,6 @@ from depthrepro.nets.featdepth_pose import SinglePoseDecoder
 from depthrepro.nets.resnet import ResnetEncoder, load_imagenet_weights
 
 FrameId = int | str
-WarperKey = tuple[int, int, int, torch.device]
 STEREO = "s"
 AUTOMASK_NOISE = 1e-5
 DISP_NORM_EPS = 1e-7
@@ -161,7 +160,7 @@ class FeatDepth(nn.Module):
         # A frozen extractor must hold trained FeatureNet weights before training starts.
         self.extractor_loaded = self.joint
         self.ssim = SSIM()
-        self._warpers: dict[WarperKey, tuple[BackprojectDepth, Project3D]] = {}
+        self._warpers = WarperCache()
 
     @property
     def feature_encoder(self) -> FeatureEncoder:
@@ -206,11 +205,7 @@ class FeatDepth(nn.Module):
               T: torch.Tensor) -> torch.Tensor:
         """`source` sampled where the target pixels (depth `(B, 1, h, w)`) project into it under `T`."""
         batch, _, height, width = depth.shape
-        key = (batch, height, width, depth.device)
-        if key not in self._warpers:
-            self._warpers[key] = (BackprojectDepth(batch, height, width).to(depth.device),
-                                  Project3D(batch, height, width).to(depth.device))
-        backproject, project = self._warpers[key]
+        backproject, project = self._warpers.get(batch, height, width, depth.device)
         grid = project(backproject(depth, inv_K), K, T)
         return F.grid_sample(source, grid, padding_mode="border", align_corners=self.config.warp_align_corners)
 

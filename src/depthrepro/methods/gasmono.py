@@ -37,7 +37,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from depthrepro.geometry.camera import BackprojectDepth, Project3D, disp_to_depth
+from depthrepro.geometry.camera import WarperCache, disp_to_depth
 from depthrepro.geometry.coarse_pose import align_coarse_pose
 from depthrepro.geometry.pose import transformation_from_parameters
 from depthrepro.losses.photometric import SSIM, relative_reprojection_loss
@@ -51,7 +51,6 @@ from depthrepro.nets.mpvit import load_mpvit_imagenet_weights, mpvit_small
 from depthrepro.nets.resnet import ResnetEncoder, load_imagenet_weights
 
 SOURCE_FRAMES = (-1, 1)
-WarperKey = tuple[int, torch.device]
 AUTOMASK_NOISE = 1e-5
 INITIAL_LABEL_ERROR = 10.0
 ENCODER_FILE_EXTRAS = ("height", "width", "use_stereo")
@@ -147,7 +146,7 @@ class GasMono(nn.Module):
         self.ssim = SSIM()
         self.epoch = 0
         self._label: tuple[torch.Tensor, torch.Tensor] | None = None
-        self._warpers: dict[WarperKey, tuple[BackprojectDepth, Project3D]] = {}
+        self._warpers = WarperCache()
 
     def forward(self, color: torch.Tensor) -> dict[tuple[str, int], torch.Tensor]:
         """Depth network: `(B, 3, H, W)` in [0, 1] -> `{("disp", s): (B, 1, H, W)}`, s = 0..3."""
@@ -157,18 +156,10 @@ class GasMono(nn.Module):
         """Scale-0 sigmoid disparity `(B, 1, H, W)`, the one the official evaluation uses."""
         return self(color)[("disp", 0)]
 
-    def _warpers_for(self, batch_size: int, device: torch.device) -> tuple[BackprojectDepth, Project3D]:
-        key = (batch_size, device)
-        if key not in self._warpers:
-            h, w = self.config.height, self.config.width
-            self._warpers[key] = (BackprojectDepth(batch_size, h, w).to(device),
-                                  Project3D(batch_size, h, w).to(device))
-        return self._warpers[key]
-
     def _warp(self, image: torch.Tensor, depth: torch.Tensor, T: torch.Tensor,
               inputs: Mapping[Any, torch.Tensor]) -> torch.Tensor:
         """`image` (B, 3, H, W) of the source camera sampled at the target pixels' projections."""
-        backproject, project = self._warpers_for(depth.shape[0], depth.device)
+        backproject, project = self._warpers.get(depth.shape[0], self.config.height, self.config.width, depth.device)
         grid = project(backproject(depth, inputs[("inv_K", 0)]), inputs[("K", 0)], T)
         return F.grid_sample(image, grid, padding_mode="border", align_corners=True)
 

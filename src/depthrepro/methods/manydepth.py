@@ -31,7 +31,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from depthrepro.geometry.camera import BackprojectDepth, Project3D, disp_to_depth
+from depthrepro.geometry.camera import WarperCache, disp_to_depth
 from depthrepro.geometry.pose import transformation_from_parameters
 from depthrepro.losses.photometric import SSIM, reprojection_loss
 from depthrepro.losses.smoothness import get_smooth_loss
@@ -42,7 +42,6 @@ from depthrepro.nets.pose_decoder import PoseDecoder
 from depthrepro.nets.resnet import ResnetEncoder, load_imagenet_weights
 from depthrepro.nets.resnet_matching import DEPTH_BINNINGS, ResnetEncoderMatching
 
-WarperKey = tuple[int, torch.device]
 TEACHER_LAYERS = 18
 MATCHING_SCALE = 2
 AUTOMASK_NOISE = 1e-5
@@ -154,7 +153,7 @@ class ManyDepth(nn.Module):
         self.pose = PoseDecoder(self.pose_encoder.num_ch_enc, num_input_features=1,
                                 num_frames_to_predict_for=2)
         self.ssim = SSIM()
-        self._warpers: dict[WarperKey, tuple[BackprojectDepth, Project3D]] = {}
+        self._warpers = WarperCache()
 
     def forward(self, color: torch.Tensor, lookup_images: torch.Tensor,
                 relative_poses: torch.Tensor, K: torch.Tensor, inv_K: torch.Tensor
@@ -233,16 +232,6 @@ class ManyDepth(nn.Module):
         """Single-frame teacher's sigmoid disparity `(B, 1, H, W)` from `(B, 3, H, W)`."""
         return self.teacher(color)[("disp", 0)]
 
-    def _warpers_for(self, batch_size: int, device: torch.device
-                     ) -> tuple[BackprojectDepth, Project3D]:
-        """Full-resolution back-projection and projection for one batch size, built on demand."""
-        key = (batch_size, device)
-        if key not in self._warpers:
-            c = self.config
-            self._warpers[key] = (BackprojectDepth(batch_size, c.height, c.width).to(device),
-                                  Project3D(batch_size, c.height, c.width).to(device))
-        return self._warpers[key]
-
     def _full_res_depth(self, disp: torch.Tensor) -> torch.Tensor:
         """Depth `(B, 1, H, W)` from a disparity `(B, 1, H/2^s, W/2^s)` upsampled bilinearly."""
         c = self.config
@@ -259,7 +248,7 @@ class ManyDepth(nn.Module):
     def _reprojection(self, inputs: Mapping[Any, torch.Tensor], depth: torch.Tensor,
                       poses: Mapping[int, torch.Tensor]) -> torch.Tensor:
         """Photometric error of each source warped into frame 0, reduced over sources."""
-        backproject, project = self._warpers_for(depth.shape[0], depth.device)
+        backproject, project = self._warpers.get(depth.shape[0], self.config.height, self.config.width, depth.device)
         cam_points = backproject(depth, inputs[("inv_K", 0)])
         target = inputs[("color", 0, 0)]
         losses = []

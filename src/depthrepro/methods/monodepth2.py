@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from depthrepro.geometry.camera import BackprojectDepth, Project3D, disp_to_depth
+from depthrepro.geometry.camera import WarperCache, disp_to_depth
 from depthrepro.geometry.pose import transformation_from_parameters
 from depthrepro.losses.photometric import SSIM, reprojection_loss
 from depthrepro.losses.smoothness import get_smooth_loss
@@ -28,7 +28,6 @@ from depthrepro.nets.pose_decoder import PoseDecoder
 from depthrepro.nets.resnet import ResnetEncoder, load_imagenet_weights
 
 FrameId = int | str
-WarperKey = tuple[int, int, int, torch.device]
 STEREO = "s"
 AUTOMASK_NOISE = 1e-5
 ENCODER_FILE_EXTRAS = ("height", "width", "use_stereo")
@@ -107,7 +106,7 @@ class Monodepth2(nn.Module):
                 self.pose_encoder.num_ch_enc, num_input_features=1,
                 num_frames_to_predict_for=2 if pairs else len(self.temporal_frames))
         self.ssim = SSIM()
-        self._warpers: dict[WarperKey, tuple[BackprojectDepth, Project3D]] = {}
+        self._warpers = WarperCache()
 
     def forward(self, color: torch.Tensor) -> dict[tuple[str, int], torch.Tensor]:
         """Depth network: `(B, 3, H, W)` in [0, 1] -> `{("disp", s): (B, 1, H/2^s, W/2^s)}`."""
@@ -140,16 +139,6 @@ class Monodepth2(nn.Module):
                 poses[f] = transformation_from_parameters(axisangle[:, i], translation[:, i])
         return poses
 
-    def _warpers_for(self, batch_size: int, scale: int, device: torch.device
-                     ) -> tuple[BackprojectDepth, Project3D]:
-        """Back-projection and projection layers for one batch size and scale, built on demand."""
-        height, width = self.config.height // 2 ** scale, self.config.width // 2 ** scale
-        key = (batch_size, height, width, device)
-        if key not in self._warpers:
-            self._warpers[key] = (BackprojectDepth(batch_size, height, width).to(device),
-                                  Project3D(batch_size, height, width).to(device))
-        return self._warpers[key]
-
     def _scale_loss(self, inputs: Mapping[Any, torch.Tensor], disp: torch.Tensor, scale: int,
                     poses: Mapping[int, torch.Tensor]) -> torch.Tensor:
         """Minimum reprojection (with auto-masking) plus weighted smoothness at one scale."""
@@ -159,7 +148,7 @@ class Monodepth2(nn.Module):
             disp, [c.height, c.width], mode="bilinear", align_corners=False)
         _, depth = disp_to_depth(warp_disp, c.min_depth, c.max_depth)
         target = inputs[("color", 0, source_scale)]
-        backproject, project = self._warpers_for(depth.shape[0], source_scale, depth.device)
+        backproject, project = self._warpers.get(depth.shape[0], *depth.shape[2:], depth.device)
         cam_points = backproject(depth, inputs[("inv_K", source_scale)])
 
         losses = []

@@ -1,8 +1,10 @@
-"""The five papers' methods through the whole DAG on the tiny synthetic world.
+"""The papers' methods through the whole DAG on the tiny synthetic world.
 
-EPCDepth (depth hints), FeatDepth (after its FeatureNet autoencoder), DualRefine, the dynamic multi-frame
-method (odometry tree) and GasMono (NYUv2 tree, COLMAP poses computed by the pipeline) each train under
-the smoke profile, predict, are scored under their paper's protocol and fill their tables' Reproduced rows.
+EPCDepth (depth hints), FeatDepth (after its FeatureNet autoencoder), DualRefine and the dynamic multi-frame
+method (odometry tree) each train under the smoke profile, predict, are scored under their paper's protocol
+and fill their tables' Reproduced rows. GasMono is not here: the tiny world's NYUv2 maps are 240x320 and
+the `nyuv2` protocol's Eigen crop is defined on 480x640 maps only (the score step refuses other sizes);
+GasMono's DAG (COLMAP poses → training → scoring) runs in `make demo` on the default world.
 """
 
 from __future__ import annotations
@@ -22,7 +24,6 @@ METHODS = {  # method -> (table, protocol)
     "epcdepth": ("epcdepth_kitti", "kitti_eigen_epcdepth"),
     "featdepth": ("featdepth_kitti", "kitti_eigen_featdepth"),
     "dymultidepth": ("dymultidepth_kitti", "kitti_odom_mr"),
-    "gasmono": ("gasmono_nyu", "nyuv2"),
 }
 CONFIG = f"""\
 dataset: synthetic_kitti_tiny
@@ -61,8 +62,6 @@ def test_each_method_trains_and_is_scored_under_its_protocol(papers_run: Path, m
 def test_prepared_inputs_of_the_paper_methods(papers_run: Path) -> None:
     prepared = papers_run / "results/prepared/synthetic_kitti_tiny"
     assert list((prepared / "depth_hints").glob("eigen_full_*/manifest.json"))  # EPCDepth's hints
-    colmap = json.loads((prepared / "colmap/manifest.json").read_text())  # GasMono's coarse poses
-    assert list((prepared / "colmap").glob("*/*.npy")), colmap
     featdepth = json.loads((papers_run / f"results/checkpoints/{RUN}/featdepth/seed0/train.json").read_text())
     assert any(k.startswith("dependency.extractor") for k in featdepth), sorted(featdepth)
     dynamic = _metrics(papers_run, "dymultidepth", "final", "kitti_odom_mr")

@@ -15,9 +15,10 @@ from typing import Any
 import numpy as np
 import torch
 
+from depthrepro.data.kitti_odometry_mr import KittiOdometryMR
 from depthrepro.data.kitti_raw import AugmentConfig, KittiRawDataset, KittiTestSamples
+from depthrepro.data.nyuv2 import NyuTestSamples, NyuTrainDataset
 from depthrepro.io import kitti, kitti_odometry, nyuv2
-from depthrepro.io.kitti import read_split_file
 
 FORMATS = ("kitti_raw", "kitti_odometry_mr", "nyuv2")
 
@@ -74,19 +75,16 @@ def training_dataset(data: Mapping[str, Any], sources: DataSources, height: int,
     fmt = check_format(data, where)
     augment = data.get("augment")
     if fmt == "kitti_odometry_mr":
-        from depthrepro.data.kitti_odometry_mr import KittiOdometryMR
-
         return KittiOdometryMR(sources.images, sources.split_file, height, width, is_train=True,
                                augment=augment, seed=seed)
     if fmt == "nyuv2":
-        from depthrepro.data.nyuv2 import NyuTrainDataset
-
         return NyuTrainDataset(sources.images, sources.split_file,
                                _require(sources.coarse_poses, "COLMAP coarse poses", fmt), height, width,
                                is_train=True, augment=augment, seed=seed)
     hints = _require(sources.depth_hints, "a depth-hint tree", fmt) if data.get("depth_hints") else None
-    return KittiRawDataset(sources.images, read_split_file(sources.split_file), height, width, list(frame_ids),
-                           np.asarray(_require(intrinsics, "the dataset's intrinsics", fmt)), is_train=True, image_ext=data["image_ext"],
+    K = np.asarray(_require(intrinsics, "the dataset's intrinsics", fmt))
+    return KittiRawDataset(sources.images, kitti.read_split_file(sources.split_file), height, width,
+                           list(frame_ids), K, is_train=True, image_ext=data["image_ext"],
                            augment=AugmentConfig.from_dict(augment or {}), seed=seed, depth_hints_root=hints)
 
 
@@ -95,14 +93,10 @@ def test_dataset(data: Mapping[str, Any], images: Path, split_file: Path, height
     """Un-augmented test samples with the frames a method's prediction needs."""
     fmt = check_format(data, where)
     if fmt == "kitti_odometry_mr":
-        from depthrepro.data.kitti_odometry_mr import KittiOdometryMR
-
         return KittiOdometryMR(images, split_file, height, width, is_train=False, augment=None)
     if fmt == "nyuv2":
-        from depthrepro.data.nyuv2 import NyuTestSamples
-
         return NyuTestSamples(images, split_file, height, width)
-    return KittiTestSamples(images, read_split_file(split_file), height, width,
+    return KittiTestSamples(images, kitti.read_split_file(split_file), height, width,
                             np.asarray(_require(intrinsics, "the dataset's intrinsics", fmt)),
                             list(frames), data["image_ext"])
 
@@ -111,7 +105,9 @@ def test_image_paths(data: Mapping[str, Any], images: Path, split_file: Path, wh
     """The frame-t image of every test line, in split order (what figures show beside a prediction)."""
     fmt = check_format(data, where)
     if fmt == "kitti_odometry_mr":
-        return [kitti_odometry.image_path(images, k.sequence, k.frame) for k in kitti_odometry.read_keyframes(split_file)]
+        return [kitti_odometry.image_path(images, k.sequence, k.frame)
+                for k in kitti_odometry.read_keyframes(split_file)]
     if fmt == "nyuv2":
         return [nyuv2.labelled_color_path(images, e.frame) for e in nyuv2.read_nyu_split(split_file)]
-    return [kitti.image_path(images, e.folder, e.frame, e.side, data["image_ext"]) for e in read_split_file(split_file)]
+    return [kitti.image_path(images, e.folder, e.frame, e.side, data["image_ext"])
+            for e in kitti.read_split_file(split_file)]

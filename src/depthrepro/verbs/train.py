@@ -126,7 +126,8 @@ def run(args: argparse.Namespace) -> int:
     images_manifest = json.loads(manifest_path.read_text()) if manifest_path.is_file() else {}
     tags = {"stage": "train", "method": args.method, "dataset": args.dataset, "profile": args.profile,
             "seed": str(args.seed), "code.digest": digest, "git.commit": git["commit"], "git.dirty": git["dirty"],
-            "data.md5": dvc_hash(Path("data.dvc")), "prepared.jpeg_sha256": images_manifest.get("jpeg_tree_sha256", "raw images"),
+            "data.md5": dvc_hash(Path("data.dvc")),
+            "prepared.jpeg_sha256": images_manifest.get("jpeg_tree_sha256", "raw images"),
             "prepared.images": str(args.images),
             "device": str(device), "world_size": str(world), "torch": torch.__version__,
             "weights_init": weights_init,

@@ -20,6 +20,7 @@ import shutil
 import subprocess
 import tempfile
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -73,33 +74,24 @@ def jpeg_layout(data: bytes) -> dict[str, object]:
     return layout
 
 
-def time_ours(pngs: list[Path], out: Path, repeats: int) -> float:
-    """Best wall time over ``repeats`` of converting every PNG in one process, seconds."""
-    settings = JpegSettings()
+def best_time(convert: Callable[[Path, Path], object], pngs: list[Path], out: Path, repeats: int) -> float:
+    """Best wall time over ``repeats`` of ``convert(png, jpg)`` on every PNG into a fresh ``out``, seconds."""
     best = float("inf")
     for _ in range(repeats):
         shutil.rmtree(out, ignore_errors=True)
         out.mkdir()
         start = time.perf_counter()
         for png in pngs:
-            convert_one(png, out / f"{png.stem}.jpg", settings)
+            convert(png, out / f"{png.stem}.jpg")
         best = min(best, time.perf_counter() - start)
     return best
 
 
-def time_imagemagick(pngs: list[Path], out: Path, repeats: int) -> float:
-    """Best wall time over ``repeats`` of one ``/usr/bin/convert`` process per PNG, seconds."""
+def convert_with_imagemagick(png: Path, jpg: Path) -> None:
+    """One ``/usr/bin/convert`` process, single-threaded, with monodepth2's settings."""
     env = {**os.environ, "MAGICK_THREAD_LIMIT": "1", "OMP_NUM_THREADS": "1"}
-    best = float("inf")
-    for _ in range(repeats):
-        shutil.rmtree(out, ignore_errors=True)
-        out.mkdir()
-        start = time.perf_counter()
-        for png in pngs:
-            subprocess.run([str(IMAGEMAGICK), str(png), "-quality", "92", "-sampling-factor", SAMPLING_420,
-                            str(out / f"{png.stem}.jpg")], check=True, env=env)
-        best = min(best, time.perf_counter() - start)
-    return best
+    subprocess.run([str(IMAGEMAGICK), str(png), "-quality", "92", "-sampling-factor", SAMPLING_420, str(jpg)],
+                   check=True, env=env)
 
 
 def compare(pngs: list[Path], ours: Path, theirs: Path) -> dict[str, object]:
@@ -165,8 +157,9 @@ def main() -> None:
             (scratch / "png").mkdir()
             pngs = render_frames(scratch / "png", args.frames)
         height, width = cv2.imread(str(pngs[0])).shape[:2]
-        ours_s = time_ours(pngs, scratch / "ours", args.repeats)
-        theirs_s = time_imagemagick(pngs, scratch / "imagemagick", args.repeats)
+        settings = JpegSettings()
+        ours_s = best_time(lambda png, jpg: convert_one(png, jpg, settings), pngs, scratch / "ours", args.repeats)
+        theirs_s = best_time(convert_with_imagemagick, pngs, scratch / "imagemagick", args.repeats)
         comparison = compare(pngs, scratch / "ours", scratch / "imagemagick")
     result = {
         "date": datetime.now(UTC).strftime("%Y-%m-%d"),

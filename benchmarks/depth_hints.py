@@ -1,17 +1,26 @@
-"""Depth-hint throughput: a process pool against one process on the same pairs; outputs compared byte for byte.
+"""Depth hints on a rendered synthetic world: throughput (a process pool against one process, outputs compared
+byte for byte) and accuracy (the fused hint against each of the 12 single SGBM matchers, on the same pixels).
 
     depthrepro synth --preset default --out /tmp/world
-    python benchmarks/depth_hints.py --root /tmp/world --pairs 8 --workers 2
+    python benchmarks/depth_hints.py --root /tmp/world/kitti_raw --pairs 8 --workers 2
 
 Also times the two stages of one hint (12 SGBM matchers; warp + SSIM/L1 selection) and the SGBM stage
-under cv2.setNumThreads(0), (1) and OpenCV's default. Writes benchmarks/results/depth_hints.json and
-depth_hints.md and prints the markdown. Reference: the depth-hints README quotes about 4 h for KITTI's
-eigen_full (about 23.5k pairs, 47k hints) on a GPU machine.
+under cv2.setNumThreads(0), (1) and OpenCV's default. Reference: the depth-hints README quotes about 4 h
+for KITTI's eigen_full (about 23.5k pairs, 47k hints) on a GPU machine.
+
+Accuracy: ``--accuracy-pairs`` pairs spread over the split, both sides, from the images as the pipeline
+reads them (the world's PNGs converted to JPEG with the pipeline's settings, then Lanczos-resized), against
+the exact depth on the hints' pixel grid, capped at 80 m. Abs_rel on the pixels where all 13 maps are valid
+(``prepare.hint_accuracy``), on each map's own pixels, coverage; then where the fused hint gains or loses
+against the best single matcher (by surface and by true disparity), how often it picks each matcher, and
+the oracle (the candidate closest to the truth per pixel). Writes benchmarks/results/depth_hints.json and
+depth_hints.md and prints the markdown.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import platform
 import tempfile
@@ -21,11 +30,20 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import cv2
+import numpy as np
 import torch
 
 from depthrepro.io.atomic import atomic_write_json, atomic_write_text
 from depthrepro.io.kitti import SplitEntry, image_path, write_split_file
 from depthrepro.prepare import depth_hints as dh
+from depthrepro.prepare.hint_accuracy import FUSED, MATCHER_NAMES, HintAccuracy, format_summary
+from depthrepro.prepare.jpeg import JpegSettings
+from depthrepro.prepare.report import EVAL_MAX_DEPTH_M, spread
+from depthrepro.prepare.synthetic_truth import kitti_raw_drives, resized_intrinsics, world_of
+from depthrepro.synth.camera import FAR, camera_windows, pixel_rays
+from depthrepro.synth.drive import CAMERA_SIDES, Drive
+from depthrepro.synth.raycast import cast
+from depthrepro.synth.scene import Material
 
 RESULTS = Path(__file__).parent / "results"
 
@@ -65,6 +83,121 @@ def stage_times(root: Path, pair: tuple[str, int], height: int, width: int, imag
     return {k: round(v, 3) for k, v in times.items()}
 
 
+SURFACES = {"road": (Material.ASPHALT, Material.PAINT), "vehicles": (Material.CAR, Material.CABIN),
+            "facades": (Material.FACADE,), "other": (Material.VERGE, Material.POLE, Material.SIGN, Material.TRUNK,
+                                                     Material.FOLIAGE)}
+"""Surface classes of the breakdown; the ground plane is asphalt."""
+NEAR_DISPARITY = min(p["numDisparities"] for p in dh.MATCHER_PARAMS)
+"""Pixels whose true disparity exceeds the smallest disparity range: only some matchers can reach them."""
+
+
+def exact_hits(drive: Drive, frame: int, camera: int, height: int, width: int) -> tuple[np.ndarray, np.ndarray]:
+    """Exact depth (metres) and surface class index (into SURFACES; -1 for sky) on the hints' pixel grid."""
+    rig = drive.rig
+    K = resized_intrinsics(rig.K, rig.width, rig.height, width, height)
+    geometry = drive.scene.geometry_at(float(drive.trajectory.times[frame]))
+    T = drive.T_world_from_camera(frame, camera)
+    dirs = (pixel_rays(K, width, height) @ T[:3, :3].T).astype(np.float32)
+    hits = cast(T[:3, 3], dirs, geometry, camera_windows(geometry, T, K, width, height), FAR)
+    materials = np.concatenate([[-1, int(Material.ASPHALT)], geometry.boxes.material, geometry.spheres.material])
+    surface_of = np.full(int(max(Material)) + 2, -1)
+    for index, members in enumerate(SURFACES.values()):
+        surface_of[[int(m) + 1 for m in members]] = index
+    return hits.t, surface_of[materials[hits.object_id + 1] + 1]
+
+
+def pipeline_image(png: Path, scratch: Path, height: int, width: int) -> np.ndarray:
+    """The image as the depth-hints rule reads it: the PNG converted to JPEG with the pipeline's settings, then
+    loaded (PIL, RGB) and Lanczos-resized."""
+    bgr = cv2.imread(str(png), cv2.IMREAD_COLOR)
+    if bgr is None:
+        raise OSError(f"{png}: cannot decode PNG")
+    ok, jpg = cv2.imencode(".jpg", bgr, JpegSettings().imwrite_params())
+    if not ok:
+        raise OSError(f"{png}: JPEG encoding failed")
+    path = scratch / f"{png.parent.parent.name}_{png.stem}.jpg"
+    path.write_bytes(jpg.tobytes())
+    return dh.load_hint_image(path, height, width)
+
+
+def accuracy(root: Path, pairs: list[tuple[str, int]], height: int, width: int) -> dict:
+    """Fused hints against the single matchers on ``pairs`` of the synthetic world at ``root`` (see module doc)."""
+    world = world_of(root)
+    if world is None:
+        raise SystemExit(f"{root}: not a synthetic world (no generator in manifest.json): accuracy needs its depth")
+    baseline = float(json.loads((root / "manifest.json").read_text())["stereo_baseline_m"])
+    drives = kitti_raw_drives(world)
+    fx = dh.hint_focal_length(width)
+    totals = HintAccuracy(max_depth=EVAL_MAX_DEPTH_M * dh.HINT_BASELINE / baseline)
+    groups = [*SURFACES, f"true disparity > {NEAR_DISPARITY} px", f"true disparity <= {NEAR_DISPARITY} px"]
+    group_error = np.zeros((len(groups), 1 + len(MATCHER_NAMES)))
+    group_pixels = np.zeros(len(groups), np.int64)
+    picked = np.zeros(len(MATCHER_NAMES), np.int64)
+    oracle = 0.0
+    with tempfile.TemporaryDirectory() as scratch:
+        for folder, frame in pairs:
+            left, right = (pipeline_image(image_path(root, folder, frame, side, "png"), Path(scratch), height, width)
+                           for side in "lr")
+            drive = drives[folder]
+            fx_grid = resized_intrinsics(drive.rig.K, drive.rig.width, drive.rig.height, width, height)[0, 0]
+            for side, camera in CAMERA_SIDES.items():
+                selection = dh.select_depth_hint(left, right, side, fx)
+                depth, surface = exact_hits(drive, frame, camera, height, width)
+                gt = depth * (fx / fx_grid) * (dh.HINT_BASELINE / baseline)
+                totals.add(selection.hint[0], selection.candidate_depths, gt)
+                maps = np.concatenate([selection.hint, selection.candidate_depths]).astype(np.float64)
+                truth = np.isfinite(gt) & (gt > 0) & (gt <= totals.max_depth)
+                common = ((maps > 0) & truth).all(axis=0)
+                error = np.abs(maps - gt) / np.where(truth, gt, 1.0)
+                near = fx * dh.HINT_BASELINE / np.where(truth, gt, np.inf) > NEAR_DISPARITY
+                masks = [surface == i for i in range(len(SURFACES))] + [near, ~near]
+                for g, mask in enumerate(masks):
+                    selected = common & mask
+                    group_error[g] += np.where(selected, error, 0.0).sum(axis=(1, 2))
+                    group_pixels[g] += int(selected.sum())
+                picked += np.bincount(selection.best_index[0][common], minlength=len(MATCHER_NAMES))
+                oracle += float(error[1:, common].min(axis=0).sum())
+    summary = totals.summary()
+    best = 1 + MATCHER_NAMES.index(summary["best_single_common"])
+    summary["breakdown_vs_best_single"] = {
+        group: {"fraction_of_common_pixels": float(group_pixels[g] / summary["common_pixels"]),
+                "abs_rel_fused": float(group_error[g, 0] / max(group_pixels[g], 1)),
+                "abs_rel_best_single": float(group_error[g, best] / max(group_pixels[g], 1)),
+                "fused_minus_best_share": float((group_error[g, 0] - group_error[g, best]) / summary["common_pixels"])}
+        for g, group in enumerate(groups)}
+    summary["picked_fraction_common"] = {name: float(c / picked.sum()) for name, c in zip(MATCHER_NAMES, picked)}
+    summary["oracle_abs_rel_common"] = oracle / summary["common_pixels"]
+    summary["pairs"] = len(pairs)
+    summary["image_source"] = "the world's PNGs as JPEG q92 4:2:0 (the pipeline's), Lanczos-resized"
+    return summary
+
+
+def accuracy_markdown(summary: dict) -> str:
+    """The accuracy part of the results file."""
+    maps = summary["maps"]
+    best = summary["best_single_common"]
+    lines = [f"## Accuracy against the exact depth ({summary['pairs']} pairs, {summary['image_source']}; capped at "
+             f"{EVAL_MAX_DEPTH_M:.0f} m)", "", "```", format_summary(summary), "```", "",
+             "On the pixels where all 13 maps are valid the fused hint has abs_rel "
+             f"{maps[FUSED]['abs_rel_common']:.4f}, the best single matcher ({best}) {maps[best]['abs_rel_common']:.4f}; a per-pixel oracle over the 12 "
+             f"candidates would reach {summary['oracle_abs_rel_common']:.4f}. On its own pixels the fused hint has "
+             f"{maps[FUSED]['abs_rel_own']:.4f} at coverage {maps[FUSED]['coverage']:.3f} against "
+             f"{maps[summary['best_single_own']]['abs_rel_own']:.4f} at "
+             f"{maps[summary['best_single_own']]['coverage']:.3f} for {summary['best_single_own']}: own-pixel "
+             "numbers compare different pixels (the fused hint also answers where only the short-range matchers "
+             "do: the first 64-160 columns and near objects).", "",
+             "Where the fused hint gains or loses against the best single matcher (common pixels; the share is the "
+             "part of the abs_rel difference each group contributes):", "",
+             "| pixels | fraction | fused | best single | fused - best, share |", "|---|---|---|---|---|"]
+    for group, row in summary["breakdown_vs_best_single"].items():
+        lines.append(f"| {group} | {row['fraction_of_common_pixels']:.3f} | {row['abs_rel_fused']:.4f} | "
+                     f"{row['abs_rel_best_single']:.4f} | {row['fused_minus_best_share']:+.5f} |")
+    picks = ", ".join(f"{name} {fraction:.3f}" for name, fraction in summary["picked_fraction_common"].items()
+                      if fraction > 0)
+    lines += ["", f"Matchers the fused hint takes (common pixels): {picks}.", ""]
+    return "\n".join(lines)
+
+
 def tree_bytes(root: Path) -> dict[str, bytes]:
     return {p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(root.rglob("*.npy"))}
 
@@ -79,6 +212,7 @@ def main() -> None:
     p.add_argument("--width", type=int, default=1024)
     p.add_argument("--image-ext", default="png")
     p.add_argument("--repeats", type=int, default=3)
+    p.add_argument("--accuracy-pairs", type=int, default=8, help="pairs of the accuracy study (0: skip it)")
     args = p.parse_args()
     split_file = args.split_file or args.root / "splits" / "eigen_zhou" / "train_files.txt"
     pairs = dh.split_pairs(split_file)[:args.pairs]
@@ -106,9 +240,12 @@ def main() -> None:
         "per_hint_stage_seconds": stage_times(args.root, pairs[0], args.height, args.width, args.image_ext,
                                               args.repeats),
     }
+    if args.accuracy_pairs:
+        result["accuracy"] = accuracy(args.root, spread(dh.split_pairs(split_file), args.accuracy_pairs),
+                                      args.height, args.width)
     stages = "; ".join(f"{k} {v}" for k, v in result["per_hint_stage_seconds"].items())
     markdown = (
-        "# Depth-hint throughput\n\n"
+        "# Depth hints: throughput and accuracy\n\n"
         f"{result['date']}, {result['machine']}; OpenCV {result['opencv']}, torch {result['torch']}; "
         f"{result['pairs']} pairs ({result['hints']} hints) at {result['resolution']}.\n\n"
         "| run | seconds | pairs/s |\n|---|---|---|\n"
@@ -119,6 +256,8 @@ def main() -> None:
         f"valid fraction {result['valid_fraction']}.\n\n"
         f"Per hint, best of {args.repeats}: {stages}.\n"
     )
+    if "accuracy" in result:
+        markdown += "\n" + accuracy_markdown(result["accuracy"])
     RESULTS.mkdir(parents=True, exist_ok=True)
     atomic_write_json(RESULTS / "depth_hints.json", result)
     atomic_write_text(RESULTS / "depth_hints.md", markdown)

@@ -23,8 +23,8 @@ import torch
 from depthrepro.cli import main
 from depthrepro.io.kitti import SplitEntry, depth_hint_path, image_path, write_split_file
 from depthrepro.prepare import depth_hints as dh
+from depthrepro.prepare.hint_accuracy import FUSED, MATCHER_NAMES, HintAccuracy, format_summary
 from depthrepro.synth.drive import CAMERA_SIDES, load_drives
-from depthrepro.synth.kitti_raw import render_kitti_raw
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 FIXTURES = Path(os.environ.get("DEPTHREPRO_FIXTURES", REPO_ROOT.parent / "shared" / "fixtures"))
@@ -160,10 +160,8 @@ def test_bad_inputs_name_what_was_expected() -> None:
 
 
 @pytest.fixture(scope="module")
-def tiny_world(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = tmp_path_factory.mktemp("depth_hints_world") / "kitti_raw"
-    render_kitti_raw(root, preset="tiny", seed=0, workers=1)
-    return root
+def tiny_world(tiny_kitti_raw: Path) -> Path:
+    return tiny_kitti_raw
 
 
 def _annotated_pairs(root: Path, count: int) -> list[tuple[str, int]]:
@@ -239,7 +237,7 @@ def test_missing_image_is_named(tiny_world: Path, tmp_path: Path) -> None:
 def test_verb_writes_hints_and_manifest(tiny_world: Path, tmp_path: Path) -> None:
     split = _split(tmp_path / "split.txt", _annotated_pairs(tiny_world, 1))
     out = tmp_path / "hints"
-    assert main(["depth-hints", "--root", str(tiny_world), "--split-file", str(split), "--out", str(out),
+    assert main(["prepare", "depth-hints", "--root", str(tiny_world), "--split-file", str(split), "--out", str(out),
                  "--height", str(SMALL["height"]), "--width", str(SMALL["width"]), "--image-ext", "png"]) == 0
     summary = json.loads((out / "manifest.json").read_text())
     assert (summary["pairs"], summary["hints_written"], summary["split_file"]) == (1, 2, str(split))
@@ -247,37 +245,33 @@ def test_verb_writes_hints_and_manifest(tiny_world: Path, tmp_path: Path) -> Non
 
 
 def test_fused_hints_against_exact_depth(tiny_world: Path) -> None:
-    """Fusion keeps the coverage of the widest single matcher and beats the 1x1-window matchers and the
-    average matcher. On this world it does NOT beat the best 3x3-window matcher in abs_rel (0.066 vs
-    0.061 here; 0.059 vs 0.032 on the default world at 320x1024), so that is not asserted."""
+    """The fused hint against the 12 single matchers on the same pixels (where all 13 maps are valid).
+
+    Fusion keeps the coverage of the widest single matcher and beats the 1x1-window matchers and the
+    average matcher. It does NOT beat the best 3x3-window matcher on this world (common-pixel abs_rel
+    0.0626 vs 0.0594 here; 0.0360 vs 0.0338 on the default world at 320x1024, benchmarks/results/depth_hints.md),
+    so the test bounds the gap instead of asserting a win.
+    """
     manifest = json.loads((tiny_world / "manifest.json").read_text())
     to_hint_units = dh.HINT_BASELINE / manifest["stereo_baseline_m"]
     width, height = manifest["image_size"]
     drives = load_drives(tiny_world)
-    fused: list[dict[str, float]] = []
-    single: list[list[dict[str, float]]] = []
+    accuracy = HintAccuracy()
     for folder, frame in _annotated_pairs(tiny_world, 2):
         images = {side: dh.load_hint_image(image_path(tiny_world, folder, frame, side, "png"), height, width)
                   for side in "lr"}
         for side, camera in CAMERA_SIDES.items():
             selection = dh.select_depth_hint(images["l"], images["r"], side, dh.hint_focal_length(width))
             gt = drives[folder].render_camera(frame, camera).depth * to_hint_units
-            fused.append(dh.hint_accuracy(selection.hint[0], gt))
-            single.append([dh.hint_accuracy(depth, gt) for depth in selection.candidate_depths])
-
-    def mean(rows: list[dict[str, float]], key: str) -> float:
-        return float(np.mean([r[key] for r in rows]))
-
-    fused_abs_rel, fused_valid = mean(fused, "abs_rel"), mean(fused, "valid_fraction")
-    per_matcher = [(mean([s[k] for s in single], "abs_rel"), mean([s[k] for s in single], "valid_fraction"))
-                   for k in range(len(dh.MATCHER_PARAMS))]
-    for params, (abs_rel, valid) in zip(dh.MATCHER_PARAMS, per_matcher):
-        print(f"block {params['blockSize']} disparities {params['numDisparities']:3d}: "
-              f"abs_rel {abs_rel:.4f} valid {valid:.3f}")
-    best = min(a for a, _ in per_matcher)
-    print(f"fused: abs_rel {fused_abs_rel:.4f} valid {fused_valid:.3f}; best single matcher abs_rel {best:.4f}")
-    assert fused_valid > 0.98 * max(v for _, v in per_matcher)
-    one_pixel = [a for (a, _), p in zip(per_matcher, dh.MATCHER_PARAMS) if p["blockSize"] == 1]
-    assert fused_abs_rel < min(one_pixel)
-    assert fused_abs_rel < float(np.mean([a for a, _ in per_matcher]))
-    assert fused_abs_rel < 1.25 * best
+            accuracy.add(selection.hint[0], selection.candidate_depths, gt)
+    summary = accuracy.summary()
+    print(format_summary(summary))
+    fused = summary["maps"][FUSED]
+    singles = [summary["maps"][name] for name in MATCHER_NAMES]
+    best = summary["maps"][summary["best_single_common"]]["abs_rel_common"]
+    assert summary["common_pixels"] > 0.5 * summary["gt_pixels"]
+    assert fused["coverage"] > 0.98 * max(s["coverage"] for s in singles)
+    one_pixel = [s["abs_rel_common"] for s, p in zip(singles, dh.MATCHER_PARAMS) if p["blockSize"] == 1]
+    assert fused["abs_rel_common"] < min(one_pixel)
+    assert fused["abs_rel_common"] < float(np.mean([s["abs_rel_common"] for s in singles]))
+    assert fused["abs_rel_common"] < 1.1 * best

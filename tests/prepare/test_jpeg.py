@@ -1,4 +1,5 @@
-"""JPEG conversion: monodepth2's settings (q92, 2x2,1x1,1x1), resumable, atomic, errors name files."""
+"""JPEG conversion: monodepth2's settings (q92, 2x2,1x1,1x1) written and read back, resumable (but never with
+stale settings), atomic, errors name files."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import cv2
 import numpy as np
 import pytest
 
-from depthrepro.prepare.jpeg import JpegSettings, convert_tree
+from depthrepro.prepare.jpeg import SETTINGS_STAMP, JpegSettings, convert_tree, ijg_tables, read_jpeg_header
 
 DRIVE = "2011_09_26/2011_09_26_drive_0001_sync"
 
@@ -76,3 +77,41 @@ def test_errors_name_the_file(raw: Path, tmp_path: Path) -> None:
     bad.write_bytes(b"\x89PNG broken")
     with pytest.raises(OSError, match="0000000002.png"):
         convert_tree(raw, tmp_path / "jpg2", JpegSettings())
+
+
+def test_header_reads_back_the_imagemagick_settings(raw: Path, tmp_path: Path) -> None:
+    convert_tree(raw, tmp_path / "jpg", JpegSettings(), progress=False)
+    path = tmp_path / "jpg" / DRIVE / "image_03" / "data" / "0000000002.jpg"
+    header = read_jpeg_header(path.read_bytes(), path)
+    luma, chroma = ijg_tables(92)
+    assert list(luma) == [_q92(v) for v in ANNEX_K_LUMA]
+    assert header.sampling == "2x2,1x1,1x1" and not header.progressive
+    assert [header.tables[t] for t in header.component_tables] == [luma, chroma, chroma]
+
+    image = np.random.default_rng(1).integers(0, 255, (16, 24, 3), dtype=np.uint8)
+    ok, other = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, 75, cv2.IMWRITE_JPEG_PROGRESSIVE, 1,
+                                             cv2.IMWRITE_JPEG_SAMPLING_FACTOR, cv2.IMWRITE_JPEG_SAMPLING_FACTOR_444])
+    assert ok
+    header = read_jpeg_header(other.tobytes())
+    assert header.sampling == "1x1,1x1,1x1" and header.progressive
+    assert header.tables[header.component_tables[0]] == ijg_tables(75)[0] != luma
+    with pytest.raises(ValueError, match=r"x\.png: not a JPEG"):
+        read_jpeg_header(b"\x89PNG....", "x.png")
+
+
+def test_other_settings_convert_the_whole_tree_again(raw: Path, tmp_path: Path) -> None:
+    out = tmp_path / "jpg"
+    first = convert_tree(raw, out, JpegSettings(), progress=False)
+    files = sorted(out.rglob("*.jpg"))
+    before = {p: p.read_bytes() for p in files}
+    lower = convert_tree(raw, out, JpegSettings(quality=80), progress=False)
+    assert lower["reconverted_for_new_settings"] and lower["quality"] == 80
+    assert all(p.read_bytes() != before[p] for p in files)
+    assert read_jpeg_header(files[0].read_bytes()).tables[0] == ijg_tables(80)[0]
+    assert '"quality": 80' in (out / SETTINGS_STAMP).read_text()
+
+    (out / SETTINGS_STAMP).unlink()  # JPEGs of unknown settings: converted again too
+    again = convert_tree(raw, out, JpegSettings(), workers=2, progress=False)
+    assert again["reconverted_for_new_settings"] and again["jpeg_tree_sha256"] == first["jpeg_tree_sha256"]
+    resumed = convert_tree(raw, out, JpegSettings(), progress=False)
+    assert not resumed["reconverted_for_new_settings"] and resumed["jpeg_tree_sha256"] == first["jpeg_tree_sha256"]

@@ -170,6 +170,18 @@ class HintSelection:
     """``(12, H, W)`` float32 depth of every matcher."""
 
 
+def candidate_hint_depths(left_u8: np.ndarray, right_u8: np.ndarray, side: str, K00: float,
+                          baseline: float = HINT_BASELINE) -> tuple[np.ndarray, torch.Tensor]:
+    """The 12 matchers' answers for the ``side`` image of a rectified ``(H, W, 3)`` uint8 RGB pair: raw
+    disparities ``(12, H, W)`` int16 and candidate depths ``(12, 1, H, W)`` float32 (0 = no match)."""
+    _check_pair(left_u8, right_u8)
+    if side not in SIDE_TO_CAMERA:
+        raise ValueError(f"side must be one of {sorted(SIDE_TO_CAMERA)}, got {side!r}")
+    base, lookup = (left_u8, right_u8) if side == "l" else (right_u8, left_u8)
+    disparities = sgbm_disparities_x16(base, lookup, mirror=side == "r")
+    return disparities, disparity_to_hint_depth(disparities, K00, baseline)
+
+
 def select_depth_hint(left_u8: np.ndarray, right_u8: np.ndarray, side: str, K00: float,
                       baseline: float = HINT_BASELINE) -> HintSelection:
     """Depth hint of the ``side`` (``"l"`` or ``"r"``) image of a rectified ``(H, W, 3)`` uint8 RGB pair.
@@ -177,12 +189,8 @@ def select_depth_hint(left_u8: np.ndarray, right_u8: np.ndarray, side: str, K00:
     ``K00`` is the focal length in pixels at this resolution (``hint_focal_length(W)`` reproduces the
     reference exactly). Ties between equal errors go to the lower matcher index.
     """
-    _check_pair(left_u8, right_u8)
-    if side not in SIDE_TO_CAMERA:
-        raise ValueError(f"side must be one of {sorted(SIDE_TO_CAMERA)}, got {side!r}")
+    disparities, depths = candidate_hint_depths(left_u8, right_u8, side, K00, baseline)
     base, lookup = (left_u8, right_u8) if side == "l" else (right_u8, left_u8)
-    disparities = sgbm_disparities_x16(base, lookup, mirror=side == "r")
-    depths = disparity_to_hint_depth(disparities, K00, baseline)
     height, width = base.shape[:2]
     baseline_x = -baseline if side == "l" else baseline
     errors = reprojection_errors(base, lookup, depths, hint_intrinsics(height, width, K00), baseline_x)
@@ -313,23 +321,5 @@ def compute_hints_for_split(root: Path, split_file: Path, out_root: Path, height
     seconds = time.perf_counter() - start
     return {"pairs": len(pairs), "pairs_computed": len(jobs), "hints_written": len(valid),
             "hints_kept": 2 * len(pairs) - len(valid), "valid_fraction": float(np.mean(valid)) if valid else None,
-            "height": height, "width": width, "workers": workers, "seconds": round(seconds, 2),
+            "height": height, "width": width, "image_ext": image_ext, "workers": workers, "seconds": round(seconds, 2),
             "pairs_per_s": round(len(jobs) / seconds, 3), "opencv": cv2.__version__}
-
-
-def hint_accuracy(hints: np.ndarray, gt_depth: np.ndarray) -> dict[str, float]:
-    """Accuracy of hints against a dense depth in the same units (metres / 5.4 on KITTI).
-
-    Both arrays have the same shape. ``abs_rel`` is ``mean(|hint - gt| / gt)`` over pixels where the
-    hint is valid (> 0) and the ground truth is finite and positive; ``valid_fraction`` is the
-    fraction of all pixels with a valid hint.
-    """
-    hints = np.asarray(hints, dtype=np.float64)
-    gt_depth = np.asarray(gt_depth, dtype=np.float64)
-    if hints.shape != gt_depth.shape:
-        raise ValueError(f"hints {hints.shape} and gt_depth {gt_depth.shape} must have the same shape")
-    valid = hints > 0
-    compared = valid & np.isfinite(gt_depth) & (gt_depth > 0)
-    abs_rel = float(np.mean(np.abs(hints[compared] - gt_depth[compared]) / gt_depth[compared])) \
-        if compared.any() else float("nan")
-    return {"abs_rel": abs_rel, "valid_fraction": float(valid.mean()), "compared_pixels": int(compared.sum())}

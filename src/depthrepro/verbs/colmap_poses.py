@@ -1,4 +1,4 @@
-"""`depthrepro colmap-poses`: GasMono's coarse relative poses from COLMAP for the NYUv2 training scenes."""
+"""`depthrepro prepare colmap-poses`: GasMono's coarse relative poses from COLMAP for the NYUv2 training scenes."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""`depthrepro depth-hints`: depth-hints' SGBM hints for every stereo pair of a split, as EPCDepth reads them."""
+"""`depthrepro prepare depth-hints`: depth-hints' SGBM hints for every stereo pair of a split, as EPCDepth reads them."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""`depthrepro prepare-jpeg`: monodepth2's JPEG conversion of a KITTI-raw tree."""
+"""`depthrepro prepare jpeg`: monodepth2's JPEG conversion of a KITTI-raw tree."""
 
 from __future__ import annotations
 

@@ -30,8 +30,8 @@ from depthrepro.prepare.gt_export import (
     load_gt_depths,
     load_region_masks,
 )
-from depthrepro.synth.kitti_odometry import build_sequence, moving_object_mask, render_kitti_odometry
-from depthrepro.synth.nyuv2 import build_scene, held_out_views, nyu_preset, render_nyuv2
+from depthrepro.synth.kitti_odometry import build_sequence, moving_object_mask
+from depthrepro.synth.nyuv2 import build_scene, held_out_views, nyu_preset
 
 WIDTH, HEIGHT = 20, 10
 FOCAL, CX, CY = 10.0, 10.0, 5.0
@@ -174,17 +174,13 @@ def test_unrecognised_npz_is_rejected(tmp_path: Path) -> None:
 
 
 @pytest.fixture(scope="module")
-def odometry_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = tmp_path_factory.mktemp("world") / "kitti_odometry"
-    render_kitti_odometry(root, preset="tiny", seed=0, workers=1)
-    return root
+def odometry_root(tiny_odometry: Path) -> Path:
+    return tiny_odometry
 
 
 @pytest.fixture(scope="module")
-def nyu_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = tmp_path_factory.mktemp("world") / "nyuv2"
-    render_nyuv2(root, preset="tiny", seed=0, workers=1)
-    return root
+def nyu_root(tiny_nyuv2: Path) -> Path:
+    return tiny_nyuv2
 
 
 def test_odometry_export_is_the_annotated_depth_with_moving_object_masks(odometry_root: Path, tmp_path: Path,
@@ -220,8 +216,8 @@ def test_odometry_export_is_the_annotated_depth_with_moving_object_masks(odometr
     assert len(score.regions["dynamic"].image_indices) == len(keyframes)
     assert score.regions["dynamic"].mean[0] < 1e-6
 
-    again = tmp_path / "again.npz"
-    export_gt_depths(odometry_root, split, again, "odometry")
+    again = tmp_path / "again.npz"  # read by two processes, written in split order: the same bytes
+    export_gt_depths(odometry_root, split, again, "odometry", workers=2, progress=True)
     assert again.read_bytes() == out.read_bytes()
 
 

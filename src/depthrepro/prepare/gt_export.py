@@ -13,12 +13,17 @@ Kinds, named after the test split they serve:
 * ``nyu``: the NYUv2 test depths of ``color <index> l`` lines, from SC-Depth's 16-bit
   ``Testing/depth/<index:04d>.png`` (metres x 5000), the source GasMono's unshipped
   ``gt_depths.npz`` is built from.
+* ``nyu_h5``: the same NYUv2 test images as P2Net's h5 files list them (``nyu_test/<index:05d>.h5``
+  lines, ``depth`` in metres at 480x640), the test set of EPCDepth's NYUv2 generalisation test; the
+  protocol's window is applied when scoring.
 
 The output npz holds one float32 array per image (``depth_00000``, ...), per region mask
 (``region_dynamic_00000``, ...), plus the split entries and the kind, so it loads with
 ``allow_pickle=False`` on any NumPy version (monodepth2's single ragged ``data`` array breaks on
-NumPy >= 1.24, monodepth2#481). Maps are written one at a time (the odometry test set is about
-16 GB of float32 maps) with fixed member timestamps, so the same inputs give the same bytes.
+NumPy >= 1.24, monodepth2#481). Maps are read in parallel (``workers`` processes, a bounded number of
+maps in flight) and written one at a time in split order (the odometry test set is about 16 GB of float32
+maps), with fixed member timestamps, so the same inputs give the same bytes whatever the worker count. The
+npz is written to a temporary sibling and renamed: a killed export leaves nothing and reruns as a whole.
 ``load_gt_depths`` reads our layout lazily and monodepth2's (or GasMono's stacked ``data``) whole.
 """
 
@@ -28,14 +33,18 @@ import os
 import re
 import tempfile
 import zipfile
+from collections import deque
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import overload
 
 import numpy as np
+from tqdm import tqdm
 
-from depthrepro.io import kitti_odometry, nyuv2
+from depthrepro.io import kitti_odometry, nyu_h5, nyuv2
 from depthrepro.io.kitti import (
     annotated_depth_path,
     calib_dir,
@@ -46,7 +55,7 @@ from depthrepro.io.kitti import (
     velodyne_path,
 )
 
-GT_KINDS: tuple[str, ...] = ("eigen", "eigen_benchmark", "odometry", "nyu")
+GT_KINDS: tuple[str, ...] = ("eigen", "eigen_benchmark", "odometry", "nyu", "nyu_h5")
 GT_CAMERA = 2
 """The KITTI exports use the left colour camera (image_02), whatever side the split line names."""
 DYNAMIC_REGION = "dynamic"
@@ -63,6 +72,7 @@ _MISSING_HINTS = {
     "eigen_benchmark": " (the annotated depth maps must be merged into the raw drive folders)",
     "odometry": " (annotated depth transferred to sequences/<SS>/image_depth_annotated, MonoRec's mvobj_mask)",
     "nyu": " (SC-Depth's Testing/depth PNGs)",
+    "nyu_h5": " (P2Net's nyu_test/*.h5 files under the NYUv2 root)",
 }
 
 
@@ -142,11 +152,10 @@ def _kitti_items(data_root: Path, split_file: Path, kind: str) -> list[GtItem]:
         entry = f"{e.folder} {e.frame} {e.side}"
         if kind == "eigen":
             scan, calib = velodyne_path(data_root, e.folder, e.frame), calib_dir(data_root, e.folder)
-            items.append(GtItem(entry, scan,
-                                lambda c=calib, v=scan: generate_depth_map(c, v, GT_CAMERA, vel_depth=True)))
+            items.append(GtItem(entry, scan, partial(generate_depth_map, calib, scan, GT_CAMERA, vel_depth=True)))
         else:
             png = annotated_depth_path(data_root, e.folder, e.frame, "l")
-            items.append(GtItem(entry, png, lambda p=png: read_depth_png(p)))
+            items.append(GtItem(entry, png, partial(read_depth_png, png)))
     return items
 
 
@@ -155,8 +164,7 @@ def _odometry_items(root: Path, split_file: Path) -> list[GtItem]:
     for k in kitti_odometry.read_keyframes(split_file):
         png = kitti_odometry.annotated_depth_path(root, k.sequence, k.frame)
         mask = kitti_odometry.mvobj_mask_path(root, k.sequence, k.frame)
-        items.append(GtItem(f"{k.sequence:02d} {k.frame}", png, lambda p=png: read_depth_png(p),
-                            {DYNAMIC_REGION: mask}))
+        items.append(GtItem(f"{k.sequence:02d} {k.frame}", png, partial(read_depth_png, png), {DYNAMIC_REGION: mask}))
     return items
 
 
@@ -167,8 +175,13 @@ def _nyu_items(root: Path, split_file: Path) -> list[GtItem]:
             raise ValueError(f"{split_file}: expected test lines '{nyuv2.TEST_FOLDER} <index:04d> l', "
                              f"got scene {e.scene!r} (frame {e.frame})")
         png = nyuv2.labelled_depth_path(root, e.frame)
-        items.append(GtItem(f"{e.scene} {e.frame:04d} {e.side}", png, lambda p=png: nyuv2.read_depth_png(p)))
+        items.append(GtItem(f"{e.scene} {e.frame:04d} {e.side}", png, partial(nyuv2.read_depth_png, png)))
     return items
+
+
+def _nyu_h5_items(root: Path, split_file: Path) -> list[GtItem]:
+    return [GtItem(line, root / line, partial(nyu_h5.read_nyu_h5_depth, root / line))
+            for line in nyu_h5.read_h5_list(split_file)]
 
 
 def gt_items(data_root: Path, split_file: Path, kind: str) -> list[GtItem]:
@@ -179,6 +192,8 @@ def gt_items(data_root: Path, split_file: Path, kind: str) -> list[GtItem]:
         return _odometry_items(data_root, split_file)
     if kind == "nyu":
         return _nyu_items(data_root, split_file)
+    if kind == "nyu_h5":
+        return _nyu_h5_items(data_root, split_file)
     return _kitti_items(data_root, split_file, kind)
 
 
@@ -191,12 +206,41 @@ def _write_member(archive: zipfile.ZipFile, key: str, array: np.ndarray) -> None
         np.lib.format.write_array(member, np.asarray(array), allow_pickle=False)
 
 
-def export_gt_depths(data_root: Path, split_file: Path, out_path: Path, kind: str) -> int:
+def read_item(item: GtItem) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """The float32 depth map of one test image and its region masks."""
+    depth = item.read().astype(np.float32)
+    return depth, {region: kitti_odometry.read_mvobj_mask(path) for region, path in item.regions.items()}
+
+
+def _read_in_order(items: list[GtItem], workers: int) -> Iterator[tuple[np.ndarray, dict[str, np.ndarray]]]:
+    """``read_item`` of every item, in order; over ``workers`` processes with at most ``2 · workers`` maps
+    read ahead of the consumer (maps are large; an unbounded map would hold them all)."""
+    if workers <= 1:
+        yield from map(read_item, items)
+        return
+    with ProcessPoolExecutor(workers) as pool:
+        pending: deque[Future] = deque()
+        upcoming = iter(items)
+        for item in upcoming:
+            pending.append(pool.submit(read_item, item))
+            if len(pending) >= 2 * workers:
+                break
+        while pending:
+            done = pending.popleft().result()
+            next_item = next(upcoming, None)
+            if next_item is not None:
+                pending.append(pool.submit(read_item, next_item))
+            yield done
+
+
+def export_gt_depths(data_root: Path, split_file: Path, out_path: Path, kind: str, workers: int = 1,
+                     progress: bool = False) -> int:
     """Write the GT of every line of ``split_file`` to ``out_path`` (npz); returns the image count.
 
     ``data_root`` is the KITTI raw root (``eigen``, ``eigen_benchmark``), the KITTI odometry root
-    (``odometry``) or the NYUv2 root (``nyu``). All source files are checked before any work; the npz
-    is written to a temporary sibling and renamed.
+    (``odometry``) or the NYUv2 root (``nyu``, ``nyu_h5``). All source files are checked before any work; maps are
+    read by ``workers`` processes (with a progress bar when ``progress``); the npz is written to a
+    temporary sibling and renamed.
     """
     data_root, split_file, out_path = Path(data_root), Path(split_file), Path(out_path)
     items = gt_items(data_root, split_file, kind)
@@ -212,10 +256,12 @@ def export_gt_depths(data_root: Path, split_file: Path, out_path: Path, kind: st
     fd, tmp = tempfile.mkstemp(dir=out_path.parent, prefix=f".{out_path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as handle, zipfile.ZipFile(handle, "w", zipfile.ZIP_DEFLATED) as archive:
-            for index, item in enumerate(items):
-                _write_member(archive, DEPTH_KEY.format(index), item.read().astype(np.float32))
-                for region, mask_path in item.regions.items():
-                    _write_member(archive, REGION_KEY.format(region, index), kitti_odometry.read_mvobj_mask(mask_path))
+            maps = tqdm(_read_in_order(items, workers), total=len(items), desc=f"gt {kind}", unit="map",
+                        disable=not progress)
+            for index, (depth, regions) in enumerate(maps):
+                _write_member(archive, DEPTH_KEY.format(index), depth)
+                for region, mask in regions.items():
+                    _write_member(archive, REGION_KEY.format(region, index), mask)
             _write_member(archive, "entries", np.array([item.entry for item in items], dtype=np.str_))
             _write_member(archive, "kind", np.array(kind, dtype=np.str_))
         os.chmod(tmp, 0o644)

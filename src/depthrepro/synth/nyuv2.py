@@ -4,7 +4,9 @@ Layout under ``root`` (see ``depthrepro.io.nyuv2``)::
 
     Training/<scene>/%06d.jpg, cam.txt, poses.txt
     Testing/color/%04d.png, Testing/depth/%04d.png
+    nyu_test/%05d.h5
     splits/nyu/train_files.txt, val_files.txt, test_files.txt, gt_depths.npz
+    splits/nyu_h5/test_files.txt
     manifest.json, figure_sheet.png
 
 - Training scenes are hand-held video through one room each (``<kind>_<nnnn>``, e.g. ``office_0002``),
@@ -21,6 +23,10 @@ Layout under ``root`` (see ``depthrepro.io.nyuv2``)::
   evaluation reads, which for real data is exported from ``Testing/depth``.
 - Splits: ``<scene> <frame:04d> l`` lines for frames 1 .. N-2 (so that -1 and +1 exist), a random
   frame-level train/val split as GasMono's lists; test lines ``color <index:04d> l`` from 0001.
+- The same test views in P2Net's h5 layout (what EPCDepth's NYUv2 generalisation test reads, see
+  ``depthrepro.io.nyu_h5``): ``nyu_test/<index:05d>.h5`` with ``rgb`` and exact float32 ``depth``, always at
+  NYUv2's 640x480 (reduced presets render these views a second time at that size, since the test's
+  crop window is defined on it), listed in ``splits/nyu_h5/test_files.txt``.
 """
 
 from __future__ import annotations
@@ -36,6 +42,7 @@ import numpy as np
 
 from depthrepro.io.atomic import atomic_write_bytes, atomic_write_text
 from depthrepro.io.kitti_odometry import write_poses
+from depthrepro.io.nyu_h5 import h5_relative_path, write_h5_list, write_nyu_h5
 from depthrepro.io.nyuv2 import (
     DEPTH_PNG_SCALE,
     TEST_FOLDER,
@@ -124,12 +131,13 @@ class IndoorScene:
     room: Room
     poses: np.ndarray
 
-    def render(self, frame: int) -> CameraFrame:
-        """Exact render of ``frame``: image, z-depth (metres), object ids."""
-        K = nyu_K(self.preset.width, self.preset.height)
+    def render(self, frame: int, size: tuple[int, int] | None = None) -> CameraFrame:
+        """Exact render of ``frame`` at the preset's size or ``size`` (width, height): image, z-depth
+        (metres), object ids."""
+        width, height = size or (self.preset.width, self.preset.height)
         noise_rng = np.random.default_rng([self.seed, 909, self.index, frame])
-        return render_view(self.room.geometry, self.room.light, texture_bank(self.seed), self.poses[frame], K,
-                           self.preset.width, self.preset.height, noise_rng)
+        return render_view(self.room.geometry, self.room.light, texture_bank(self.seed), self.poses[frame],
+                           nyu_K(width, height), width, height, noise_rng)
 
     def relative_pose(self, frame_from: int, frame_to: int) -> np.ndarray:
         """(4, 4) ``T_to_from``: maps camera points at ``frame_from`` into the camera at ``frame_to``."""
@@ -179,6 +187,8 @@ def render_nyu_frame(task: tuple[str, int, int, int, int, str]) -> np.ndarray | 
         raise RuntimeError(f"PNG encoding failed for test view {test_index}")
     atomic_write_bytes(labelled_color_path(root, test_index), png.tobytes())
     write_depth_png(labelled_depth_path(root, test_index), rendered.depth)
+    full = rendered if (scene.preset.width, scene.preset.height) == NYU_SIZE else scene.render(frame, NYU_SIZE)
+    write_nyu_h5(root / h5_relative_path(test_index), full.rgb, full.depth)
     return rendered.depth
 
 
@@ -233,6 +243,7 @@ def render_nyuv2(root: Path, preset: str = "default", seed: int = 0, workers: in
     for name, entries in splits.items():
         write_nyu_split(root / "splits" / "nyu" / f"{name}.txt", entries)
     write_gt_depths(root / "splits" / "nyu" / "gt_depths.npz", np.stack([d for d in results if d is not None]))
+    write_h5_list(root / "splits" / "nyu_h5" / "test_files.txt", [e.frame for e in splits["test_files"]])
     _write_figure_sheet(root, spec, seed)
     manifest = {
         "dataset": "synthetic_nyuv2",
@@ -252,6 +263,8 @@ def render_nyuv2(root: Path, preset: str = "default", seed: int = 0, workers: in
         "test_views": [{"index": i, "scene": scenes[room].name, "frame": frame}
                        for i, (room, frame) in enumerate(views, start=1)],
         "splits": {name: len(entries) for name, entries in splits.items()},
+        "h5_test": {"list": "splits/nyu_h5/test_files.txt", "image_size": list(NYU_SIZE),
+                    "files": len(splits["test_files"])},
     }
     atomic_write_text(root / "manifest.json", json.dumps(manifest, indent=2, sort_keys=True) + "\n")
     return {

@@ -17,7 +17,6 @@ from depthrepro.report.figures import (
     CURVES_SIZE_PX,
     PANEL_WIDTH_PX,
     TITLE_PX,
-    TRAJECTORY_SIZE_PX,
     Panel,
     curves_png,
     grid_png,
@@ -30,7 +29,6 @@ from depthrepro.report.result_figures import (
     figure_indices,
     recorded_abs_rel,
     training_curve_figure,
-    trajectory_figures,
 )
 
 PROTOCOLS = Path(__file__).resolve().parents[2] / "params" / "protocols.yaml"
@@ -148,34 +146,3 @@ def test_training_curves_without_an_mlflow_store_give_a_note(tmp_path: Path) -> 
     figure = training_curve_figure([{"method": "monodepth2", "seed": 0, "mlflow_run_id": "a" * 32}], tmp_path)
     assert figure.png is None and "mlflow.db not found" in figure.notes[0]
     assert not (tmp_path / "mlflow.db").exists()
-
-
-def _straight_motion(count: int, step: float) -> np.ndarray:
-    motion = np.eye(4)
-    motion[2, 3] = -step  # T_{k+1<-k}: the camera moves +step along z
-    return np.repeat(motion[None], count, axis=0)
-
-
-def test_trajectories_are_aligned_to_the_ground_truth(tmp_path: Path) -> None:
-    gt = np.repeat(np.eye(4)[None], 6, axis=0)
-    gt[:, 2, 3] = np.arange(6) * 2.0
-    gt[:, 0, 3] = np.arange(6) ** 2 * 0.1  # a curve, so Sim(3) alignment is well posed
-    relative = np.linalg.inv(gt[1:]) @ gt[:-1]  # T_{k+1<-k} = inv(pose_{k+1}) pose_k
-    relative[:, :3, 3] *= 0.5  # monocular scale
-    path = tmp_path / "poses.npz"
-    np.savez(path, relative_poses=relative, method=np.array("monodepth2"), sequence=np.array("09"), gt_poses=gt)
-    (figure,) = trajectory_figures([path])
-    assert figure.name == "trajectory_09" and "Sim(3)-aligned" in figure.caption
-    assert _size(figure.png) == TRAJECTORY_SIZE_PX
-    np.savez(tmp_path / "bad.npz", relative_poses=relative, method=np.array("monodepth2"))
-    with pytest.raises(ValueError, match=r"bad\.npz.*lacks \['sequence'\]"):
-        trajectory_figures([tmp_path / "bad.npz"])
-    (none,) = trajectory_figures([])
-    assert none.png is None and "No pose predictions" in none.notes[0]
-
-
-def test_trajectories_without_ground_truth_are_drawn_unaligned(tmp_path: Path) -> None:
-    path = tmp_path / "poses.npz"
-    np.savez(path, relative_poses=_straight_motion(4, 1.5), method=np.array("manydepth"), sequence=np.array("10"))
-    (figure,) = trajectory_figures([path])
-    assert "unaligned" in figure.caption and figure.png is not None

@@ -1,8 +1,9 @@
 """Training and test datasets by a method's data format (`data.format` in its params file).
 
-`kitti_raw`: monodepth2's KITTI raw loader (optionally with depth hints); `kitti_odometry_mr`: the
-MonoRec-layout odometry branch of the dynamic multi-frame method; `nyuv2`: GasMono's SC-Depth-layout
-NYUv2 with COLMAP coarse poses.
+`kitti_raw`: monodepth2's KITTI raw loader (optionally with depth hints); `kitti_odometry`: the same
+loader over monodepth2's `odom` split of KITTI odometry; `kitti_odometry_mr`: the MonoRec-layout odometry
+branch of the dynamic multi-frame method; `nyuv2`: GasMono's SC-Depth-layout NYUv2 with COLMAP coarse poses;
+`nyu_h5`: P2Net's NYUv2 test h5 files (test only; `data.window` cuts the image before the resize).
 """
 
 from __future__ import annotations
@@ -15,12 +16,15 @@ from typing import Any
 import numpy as np
 import torch
 
+from depthrepro.data.kitti_odometry import KittiOdometryDataset, KittiOdometryTestSamples, frame_path
 from depthrepro.data.kitti_odometry_mr import KittiOdometryMR
 from depthrepro.data.kitti_raw import AugmentConfig, KittiRawDataset, KittiTestSamples
+from depthrepro.data.nyu_h5 import NyuH5TestSamples
 from depthrepro.data.nyuv2 import NyuTestSamples, NyuTrainDataset
 from depthrepro.io import kitti, kitti_odometry, nyuv2
+from depthrepro.io.nyu_h5 import read_h5_list
 
-FORMATS = ("kitti_raw", "kitti_odometry_mr", "nyuv2")
+FORMATS = ("kitti_raw", "kitti_odometry", "kitti_odometry_mr", "nyuv2", "nyu_h5")
 
 
 @dataclass(frozen=True)
@@ -73,6 +77,8 @@ def training_dataset(data: Mapping[str, Any], sources: DataSources, height: int,
                      where: str) -> torch.utils.data.Dataset:
     """The augmented training samples of a method's `data:` section."""
     fmt = check_format(data, where)
+    if fmt == "nyu_h5":
+        raise ValueError(f"{where}: data.format nyu_h5 holds test images only; it cannot train")
     augment = data.get("augment")
     if fmt == "kitti_odometry_mr":
         return KittiOdometryMR(sources.images, sources.split_file, height, width, is_train=True,
@@ -81,8 +87,14 @@ def training_dataset(data: Mapping[str, Any], sources: DataSources, height: int,
         return NyuTrainDataset(sources.images, sources.split_file,
                                _require(sources.coarse_poses, "COLMAP coarse poses", fmt), height, width,
                                is_train=True, augment=augment, seed=seed)
-    hints = _require(sources.depth_hints, "a depth-hint tree", fmt) if data.get("depth_hints") else None
     K = np.asarray(_require(intrinsics, "the dataset's intrinsics", fmt))
+    if fmt == "kitti_odometry":
+        if data.get("depth_hints"):
+            raise ValueError(f"{where}: data.depth_hints is not available for data.format kitti_odometry")
+        return KittiOdometryDataset(sources.images, kitti_odometry.read_odom_split(sources.split_file), height,
+                                    width, list(frame_ids), K, is_train=True, image_ext=data["image_ext"],
+                                    augment=AugmentConfig.from_dict(augment or {}), seed=seed)
+    hints = _require(sources.depth_hints, "a depth-hint tree", fmt) if data.get("depth_hints") else None
     return KittiRawDataset(sources.images, kitti.read_split_file(sources.split_file), height, width,
                            list(frame_ids), K, is_train=True, image_ext=data["image_ext"],
                            augment=AugmentConfig.from_dict(augment or {}), seed=seed, depth_hints_root=hints)
@@ -96,6 +108,12 @@ def test_dataset(data: Mapping[str, Any], images: Path, split_file: Path, height
         return KittiOdometryMR(images, split_file, height, width, is_train=False, augment=None)
     if fmt == "nyuv2":
         return NyuTestSamples(images, split_file, height, width)
+    if fmt == "nyu_h5":
+        return NyuH5TestSamples(images, split_file, height, width, data.get("window"))
+    if fmt == "kitti_odometry":
+        return KittiOdometryTestSamples(images, kitti_odometry.read_odom_split(split_file), height, width,
+                                        np.asarray(_require(intrinsics, "the dataset's intrinsics", fmt)),
+                                        list(frames), data["image_ext"])
     return KittiTestSamples(images, kitti.read_split_file(split_file), height, width,
                             np.asarray(_require(intrinsics, "the dataset's intrinsics", fmt)),
                             list(frames), data["image_ext"])
@@ -109,5 +127,9 @@ def test_image_paths(data: Mapping[str, Any], images: Path, split_file: Path, wh
                 for k in kitti_odometry.read_keyframes(split_file)]
     if fmt == "nyuv2":
         return [nyuv2.labelled_color_path(images, e.frame) for e in nyuv2.read_nyu_split(split_file)]
+    if fmt == "nyu_h5":
+        return [Path(images) / name for name in read_h5_list(split_file)]
+    if fmt == "kitti_odometry":
+        return [frame_path(images, e, 0, data["image_ext"]) for e in kitti_odometry.read_odom_split(split_file)]
     return [kitti.image_path(images, e.folder, e.frame, e.side, data["image_ext"])
             for e in kitti.read_split_file(split_file)]

@@ -1,9 +1,9 @@
 """Named pose-evaluation protocols: the ``pose_protocols:`` section of ``params/protocols.yaml``.
 
 A pose protocol states which odometry sequences are scored, how predicted trajectories are aligned
-to the ground truth and which error metrics are reported. The ATE metrics are computed by
-``depthrepro.evaluate.pose_ate``; a protocol may also name metrics that no scorer here computes
-yet (the KITTI devkit's segment errors), so that tables of reported numbers can state their protocol.
+to the ground truth and which error metrics are reported. ``depthrepro.evaluate.pose_score`` computes
+them: the ATE metrics with ``depthrepro.evaluate.pose_ate``, the KITTI devkit's segment errors with
+``depthrepro.evaluate.pose_segments``.
 """
 
 from __future__ import annotations
@@ -24,12 +24,12 @@ POSE_METRICS: dict[str, str] = {
 }
 """Metric names a pose protocol may list, with their units."""
 
-COMPUTED_POSE_METRICS: tuple[str, ...] = ("ate_snippet_mean", "ate_snippet_std", "ate_full")
-"""Pose metrics that ``depthrepro.evaluate.pose_ate`` computes."""
+COMPUTED_POSE_METRICS: tuple[str, ...] = ("ate_snippet_mean", "ate_snippet_std", "ate_full", "t_err", "r_err")
+"""Pose metrics that ``depthrepro.evaluate.pose_score`` computes."""
 
 ALIGNMENTS: tuple[str, ...] = ("first_point_and_scale", "sim3", "scale")
 """``first_point_and_scale``: shift to a common first position, one least-squares scale (snippets);
-``sim3``: Umeyama similarity; ``scale``: a single scale factor, no rotation or translation."""
+``sim3``: Umeyama similarity; ``scale``: only the scale of that similarity fit, no rotation or translation."""
 
 _POSE_KEYS: tuple[str, ...] = (
     "description", "split", "sequences", "gt_source", "alignment", "metrics", "source", "notes",

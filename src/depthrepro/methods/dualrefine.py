@@ -165,6 +165,26 @@ class DualRefine(nn.Module):
             disps.append(outputs[("disp", 0, 0) if missing else ("disp", 0, 1)])
         return torch.cat(disps, 0)
 
+    def predict_relative_pose(self, frame_a: torch.Tensor, frame_b: torch.Tensor,
+                              K: torch.Tensor | None = None) -> torch.Tensor:
+        """Refined transform T* `(B, 4, 4)` mapping points of camera a into camera b, from frames
+        `(B, 3, H, W)` in [0, 1] with a before b and their intrinsics `K` `(B, 4, 4)` at that size.
+
+        As the network is trained (current frame b, lookup = the previous frame a), the equilibrium
+        solve runs on (b, a) — one sample at a time, as `predict_disparity` — and yields T* from b to a,
+        which is inverted. The official repository releases no odometry script; its author takes the
+        second pose output of the network as the refined pose for odometry (antabangun/DualRefine#2).
+        """
+        if K is None:
+            raise ValueError("dualrefine: predict_relative_pose needs the frames' intrinsics K (B, 4, 4)")
+        K_matching = K.clone()
+        K_matching[:, :2, :] /= 2 ** MATCHING_SCALE
+        poses = []
+        for i in range(frame_a.shape[0]):
+            _, (_, pose_star) = self.net(frame_b[i:i + 1], frame_a[i:i + 1], K_matching[i:i + 1])
+            poses.append(torch.linalg.inv(pose_star.float()))
+        return torch.cat(poses, 0)
+
     # -- losses ---------------------------------------------------------------------------------
 
     def _full_res_depth(self, disp: torch.Tensor) -> torch.Tensor:

@@ -139,6 +139,21 @@ class Monodepth2(nn.Module):
                 poses[f] = transformation_from_parameters(axisangle[:, i], translation[:, i])
         return poses
 
+    def predict_relative_pose(self, frame_a: torch.Tensor, frame_b: torch.Tensor,
+                              K: torch.Tensor | None = None) -> torch.Tensor:
+        """Transform `(B, 4, 4)` mapping points of camera a into camera b, from frames `(B, 3, H, W)` in
+        [0, 1] with a before b (the pair order of training; `evaluate_pose.py` feeds (k, k+1)).
+
+        `K` is not used: the pose network sees the images only. Models without a pair pose network
+        (stereo-only, or `pose_model_input: all`, which `evaluate_pose.py` does not evaluate) raise.
+        """
+        if self.pose_encoder is None or self.pose is None or self.config.pose_model_input != "pairs":
+            raise ValueError(f"monodepth2: relative poses need a pair pose network; this model has frame_ids "
+                             f"{list(self.config.frame_ids)} and pose_model_input "
+                             f"{self.config.pose_model_input!r}")
+        axisangle, translation = self.pose([self.pose_encoder(torch.cat([frame_a, frame_b], 1))])
+        return transformation_from_parameters(axisangle[:, 0], translation[:, 0])
+
     def _scale_loss(self, inputs: Mapping[Any, torch.Tensor], disp: torch.Tensor, scale: int,
                     poses: Mapping[int, torch.Tensor]) -> torch.Tensor:
         """Minimum reprojection (with auto-masking) plus weighted smoothness at one scale."""

@@ -39,11 +39,24 @@ def audit_metrics(metrics_path: Path, data_dvc: Path = Path("data.dvc")) -> list
     prov, train = record["provenance"], record["provenance"].get("train", {})
     chain = [Link("metrics", str(metrics_path), "", "", "ok",
                   {"protocol": record["protocol"]["name"], "mean": record["mean"],
-                   "score_mlflow_run_id": prov.get("mlflow_run_id"), "score_code_digest": prov.get("code.digest")}),
-             _file_link("predictions", prov["predictions"], prov["predictions.sha256"]),
-             _file_link("ground truth", prov["gt"], prov["gt.sha256"]),
-             _file_link("checkpoint", prov.get("checkpoint", ""), prov["checkpoint.sha256"],
-                        {"method": prov["method"], "weights": prov["weights"]})]
+                   "score_mlflow_run_id": prov.get("mlflow_run_id"), "score_code_digest": prov.get("code.digest")})]
+    if "poses" in prov:  # a pose protocol: one predictions file and one GT file per sequence
+        chain += [_file_link(f"poses {s}", path, prov[f"poses.{s}.sha256"]) for s, path in sorted(prov["poses"].items())]
+        chain += [_file_link(f"ground-truth poses {s}", path, prov[f"gt.{s}.sha256"])
+                  for s, path in sorted(prov["gt_poses"].items())]
+    else:
+        chain += [_file_link("predictions", prov["predictions"], prov["predictions.sha256"]),
+                  _file_link("ground truth", prov["gt"], prov["gt.sha256"])]
+    chain.append(_file_link("checkpoint", prov.get("checkpoint", ""), prov["checkpoint.sha256"],
+                            {"method": prov["method"], "weights": prov["weights"]}))
+    if prov["weights"] == "official":  # an imported release: its record and the authors' files
+        record_path = Path(prov.get("checkpoint", "")).with_suffix(".json")
+        chain.append(Link("release import record", str(record_path), "", "",
+                          "ok" if record_path.is_file() else "MISSING",
+                          {k: train.get(k) for k in ("release", "archive", "url", "params_name", "profile",
+                                                     "code.digest", "git.commit")}))
+        chain += [_file_link("released file", path, sha) for path, sha in sorted(train.get("files", {}).items())]
+        return chain + [_raw_data_link(prov, data_dvc)]
     train_json = Path(prov.get("checkpoint", "")).parent / "train.json"
     on_disk = json.loads(train_json.read_text()) if train_json.is_file() else {}
     run_id = train.get("mlflow_run_id", "")
@@ -57,14 +70,17 @@ def audit_metrics(metrics_path: Path, data_dvc: Path = Path("data.dvc")) -> list
     chain.append(Link("prepared images", str(manifest), train.get("prepared.jpeg_sha256", ""), actual,
                       "MISSING" if not actual else
                       ("ok" if actual == train.get("prepared.jpeg_sha256") else "MISMATCH")))
+    return chain + [_raw_data_link(prov, data_dvc)]
+
+
+def _raw_data_link(prov: dict, data_dvc: Path) -> Link:
     try:
         raw_actual = dvc_hash(data_dvc)
     except (FileNotFoundError, ValueError):
         raw_actual = ""
     recorded = prov.get("data.md5", "")
-    chain.append(Link("raw data", str(data_dvc), recorded, raw_actual,
-                      "MISSING" if not raw_actual else ("ok" if raw_actual == recorded else "MISMATCH")))
-    return chain
+    return Link("raw data", str(data_dvc), recorded, raw_actual,
+                "MISSING" if not raw_actual else ("ok" if raw_actual == recorded else "MISMATCH"))
 
 
 def format_chain(chain: list[Link]) -> str:

@@ -17,7 +17,6 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from depthrepro.evaluate.pose_ate import chain_relative_poses, sim3_align
 from depthrepro.evaluate.post_process import batch_post_process_disparity
 from depthrepro.evaluate.protocols import Protocol, load_protocol
 from depthrepro.evaluate.score import EmptyMaskError
@@ -29,7 +28,6 @@ from depthrepro.report.figures import (
     grid_png,
     inverse_depth_rgb,
     relative_error_map,
-    trajectories_png,
 )
 
 STAGES = ("init", "final")
@@ -253,53 +251,3 @@ def training_curve_figure(train_records: Sequence[dict[str, Any]], results_dir: 
                          f"{database} (the run trained {record.get('steps', '?')} steps; the loss is logged "
                          "every few steps only).")
     return ReportFigure(name, title, caption, curves_png(curves, CURVE_METRIC) if curves else None, tuple(notes))
-
-
-POSE_KEYS = ("relative_poses", "method", "sequence")
-"""Keys of a pose predictions file: ``relative_poses`` ``(N-1, 4, 4)`` motions ``T_{k+1<-k}`` (the
-monodepth2 pose-network convention of ``depthrepro.evaluate.pose_ate``), ``method`` and ``sequence``
-strings; optionally ``gt_poses`` ``(N, 4, 4)`` camera-to-world ground truth of the same frames."""
-
-
-def _read_poses(path: Path) -> dict[str, np.ndarray]:
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: pose predictions file not found")
-    with np.load(path) as archive:
-        missing = [key for key in POSE_KEYS if key not in archive.files]
-        if missing:
-            raise ValueError(f"{path}: pose predictions file lacks {missing}; expected keys {list(POSE_KEYS)} "
-                             "and optionally gt_poses")
-        return {key: archive[key] for key in archive.files}
-
-
-def trajectory_figures(pose_files: Sequence[Path]) -> list[ReportFigure]:
-    """Top views (x–z) of chained predicted trajectories, one figure per odometry sequence.
-
-    With ground truth the predictions are Sim(3)-aligned to it (monocular motion has no scale).
-    Without pose files the one figure returned is a note saying so.
-    """
-    if not pose_files:
-        return [ReportFigure("trajectories", "Camera trajectories", "", None,
-                             ("No pose predictions were given, so no trajectory is drawn.",))]
-    by_sequence: dict[str, list[tuple[Path, dict[str, np.ndarray]]]] = {}
-    for path in pose_files:
-        poses = _read_poses(Path(path))
-        by_sequence.setdefault(str(poses["sequence"]), []).append((Path(path), poses))
-    figures = []
-    for sequence, files in sorted(by_sequence.items()):
-        reference = next((p["gt_poses"][:, :3, 3] for _, p in files if "gt_poses" in p), None)
-        trajectories = {}
-        for path, poses in files:
-            positions = chain_relative_poses(poses["relative_poses"])[:, :3, 3]
-            if reference is not None:
-                if positions.shape != reference.shape:
-                    raise ValueError(f"{path}: {len(positions)} chained positions for {len(reference)} GT poses")
-                scale, rotation, translation = sim3_align(positions, reference)
-                positions = scale * positions @ rotation.T + translation
-            trajectories[f"{poses['method']} ({path.name})"] = positions
-        aligned = "Sim(3)-aligned to the ground truth" if reference is not None else "unaligned (no GT in the files)"
-        figures.append(ReportFigure(
-            f"trajectory_{sequence}", f"Camera trajectory, sequence {sequence}",
-            f"Top view (x–z) of the chained predicted camera positions, {aligned}.",
-            trajectories_png(trajectories, reference)))
-    return figures

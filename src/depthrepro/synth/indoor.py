@@ -12,10 +12,19 @@ It is built from the street renderer's primitives and materials, which cover ind
   framed pictures and a door on the walls.
 - furniture along the walls, at most ``FURNITURE_DEPTH`` deep: tables and desks with objects,
   cabinets, bookshelves full of books, sofas, stacked boxes, potted plants (spheres).
+- free-standing furniture of the same kinds in a strip (``ISLAND_STRIP`` deep) across one end of the
+  middle of the room, fronts towards the other end, as furniture stands in the middle of NYUv2 rooms.
 
-The camera is hand-held: it walks slowly (about 0.2-0.4 m/s) inside the furniture-free middle of the
-room, at 1.25-1.6 m, while panning widely with a shaky wobble in yaw, pitch and roll (several
-degrees per frame), which is the motion regime of NYUv2 video rather than of a car.
+The camera is hand-held: it walks slowly (about 0.2-0.4 m/s) inside the rest of the furniture-free
+middle of the room, at 1.25-1.6 m, looking down by 12-24 degrees, while panning widely with a shaky
+wobble in yaw, pitch and roll (several degrees per frame), which is the motion regime of NYUv2 video
+rather than of a car.
+
+Depth structure: rooms of 6.5-9 x 4.5-6.5 m, the free-standing furniture (at least ``ISLAND_CLEARANCE``
+from the camera) and the tilt give views from floor and furniture about a metre from the camera to walls
+several metres away (the 5th and 95th depth percentiles of a view differ by a factor of about 2). Views
+of nearly one depth (a wall a few metres away, little floor) would let a constant depth map score almost
+as well as a learnt one under per-image median scaling.
 """
 
 from __future__ import annotations
@@ -33,6 +42,17 @@ FURNITURE_DEPTH = 0.9
 """No furniture reaches further than this from its wall, metres."""
 CAMERA_MARGIN = 1.45
 """The camera stays at least this far from every wall, so at least 0.5 m from any furniture."""
+ROOM_LENGTH = (6.5, 9.0)
+"""Range of a room's length (x), metres."""
+ROOM_WIDTH = (4.5, 6.5)
+"""Range of a room's width (y), metres; the height is 2.5-3 m."""
+ISLAND_STRIP = 1.5
+"""Depth (metres, along the room's length) of the strip at one end of the middle of the room that holds
+free-standing furniture."""
+ISLAND_CLEARANCE = 0.5
+"""The camera stays at least this far from the free-standing furniture's strip."""
+CAMERA_TILT_DEG = (12.0, 24.0)
+"""Range of the camera's mean downward tilt along a walk, degrees (a slower sway of 7 degrees rides on it)."""
 LOW_TEXTURE_WALLS: tuple[str, ...] = ("paint", "plaster", "brick")
 """Wall styles on which SIFT finds almost nothing beyond a metre or so (brick: mortar lines are edges)."""
 
@@ -299,11 +319,41 @@ def _floor_surface(rng: np.random.Generator) -> tuple[Material, tuple[float, flo
     return Material.FOLIAGE, _hsv(rng, (0.0, 1.0), (0.05, 0.4), (0.25, 0.6))
 
 
+def _place(piece: Piece, x: float, y: float, yaw: float, parts: list[Boxes], spheres: list[SphereSpec]) -> None:
+    """Add ``piece`` with its frame's origin at room point (x, y), turned by ``yaw``, to ``parts`` and ``spheres``."""
+    parts.append(piece.boxes.placed(x, y, yaw))
+    c, s = np.cos(yaw), np.sin(yaw)
+    for centre, radius, albedo in zip(piece.sphere_center, piece.sphere_radius, piece.sphere_albedo):
+        spheres.append(((x + c * centre[0] - s * centre[1], y + s * centre[0] + c * centre[1], centre[2]),
+                        float(radius), tuple(albedo)))
+
+
+def _islands(rng: np.random.Generator, pieces: list[str], length: float, width: float, parts: list[Boxes],
+             spheres: list[SphereSpec]) -> tuple[float, float, float, float]:
+    """Free-standing furniture in a strip across one end of the middle of the room, fronts towards the
+    other end; returns the camera's free rectangle: the middle without the strip and its clearance."""
+    x0, x1, y0, y1 = CAMERA_MARGIN, length - CAMERA_MARGIN, CAMERA_MARGIN, width - CAMERA_MARGIN
+    facing = 1.0 if rng.random() < 0.5 else -1.0
+    yaw = -facing * np.pi / 2  # the piece's +y (its front) along facing * x
+    back = (x0 if facing > 0 else x1) + 0.05 * facing
+    start, step = (y1, -1.0) if facing > 0 else (y0, 1.0)
+    a = rng.uniform(0.0, 0.4)
+    while True:
+        piece = _FURNITURE[pieces[int(rng.integers(len(pieces)))]](rng)
+        if a + piece.width > y1 - y0:
+            break
+        _place(piece, back, start + step * (a + piece.width / 2), yaw, parts, spheres)
+        a += piece.width + rng.uniform(0.2, 0.8)
+    reserved = ISLAND_STRIP + ISLAND_CLEARANCE
+    return (x0 + reserved, x1, y0, y1) if facing > 0 else (x0, x1 - reserved, y0, y1)
+
+
 def build_room(rng: np.random.Generator, kind: str) -> Room:
     """A furnished room of ``kind`` (one of ``ROOM_KINDS``), fully determined by ``rng``."""
     if kind not in ROOM_KINDS:
         raise ValueError(f"unknown room kind {kind!r}; expected one of {sorted(ROOM_KINDS)}")
-    length, width, height = rng.uniform(4.8, 6.8), rng.uniform(4.0, 5.4), rng.uniform(2.5, 3.0)
+    length, width = rng.uniform(*ROOM_LENGTH), rng.uniform(*ROOM_WIDTH)
+    height = rng.uniform(2.5, 3.0)
     t = WALL_THICKNESS
     parts = [
         _box((length / 2, width / 2, -0.048), (length / 2 + t, width / 2 + t, 0.05), *_floor_surface(rng)),
@@ -320,7 +370,7 @@ def build_room(rng: np.random.Generator, kind: str) -> Room:
     walls = _walls(length, width)
     centres = [(length / 2, -t / 2), (length + t / 2, width / 2), (length / 2, width + t / 2), (-t / 2, width / 2)]
     halves = [(length / 2 + t, t / 2), (t / 2, width / 2 + t)] * 2
-    spheres_c, spheres_r, spheres_a = [], [], []
+    spheres: list[SphereSpec] = []
     pieces = list(_ROOM_FURNITURE[kind])
     for (origin, tangent, wall_length), centre, half, style in zip(walls, centres, halves, styles):
         material, colour, params = _wall_surface(rng, style)
@@ -336,22 +386,17 @@ def build_room(rng: np.random.Generator, kind: str) -> Room:
             if a + piece.width > wall_length - FURNITURE_DEPTH - 0.05:
                 break
             x, y = origin + (a + piece.width / 2) * tangent + 0.01 * normal
-            parts.append(piece.boxes.placed(float(x), float(y), yaw))
-            c, s = np.cos(yaw), np.sin(yaw)
-            for centre_local, radius, albedo in zip(piece.sphere_center, piece.sphere_radius, piece.sphere_albedo):
-                spheres_c.append((x + c * centre_local[0] - s * centre_local[1],
-                                  y + s * centre_local[0] + c * centre_local[1], centre_local[2]))
-                spheres_r.append(radius)
-                spheres_a.append(albedo)
+            _place(piece, float(x), float(y), yaw, parts, spheres)
             a += piece.width + rng.uniform(0.1, 0.8)
+    free = _islands(rng, pieces, length, width, parts, spheres)
     boxes = Boxes.concat(parts)
-    spheres = Spheres(center=np.array(spheres_c, float).reshape(-1, 3), radius=np.array(spheres_r, float),
-                      material=np.full(len(spheres_r), int(Material.FOLIAGE), np.int32),
-                      albedo=np.array(spheres_a, float).reshape(-1, 3))
-    geometry = Geometry(boxes=boxes, spheres=spheres, dynamic=np.zeros(boxes.count, dtype=bool))
+    sphere_set = Spheres(center=np.array([c for c, _, _ in spheres], float).reshape(-1, 3),
+                         radius=np.array([r for _, r, _ in spheres], float),
+                         material=np.full(len(spheres), int(Material.FOLIAGE), np.int32),
+                         albedo=np.array([a for _, _, a in spheres], float).reshape(-1, 3))
+    geometry = Geometry(boxes=boxes, spheres=sphere_set, dynamic=np.zeros(boxes.count, dtype=bool))
     elevation, azimuth = np.deg2rad(rng.uniform(40.0, 70.0)), rng.uniform(-np.pi, np.pi)
     light = np.array([np.cos(elevation) * np.cos(azimuth), np.cos(elevation) * np.sin(azimuth), np.sin(elevation)])
-    free = (CAMERA_MARGIN, length - CAMERA_MARGIN, CAMERA_MARGIN, width - CAMERA_MARGIN)
     return Room(kind=kind, size=(float(length), float(width), float(height)), walls=tuple(styles), geometry=geometry,
                 light=light, free=free)
 
@@ -370,7 +415,7 @@ def handheld_poses(room: Room, frames: int, frame_rate: float, rng: np.random.Ge
     """(F, 4, 4) camera-to-room poses of a hand-held walk through ``room.free`` at ``frame_rate`` Hz.
 
     Position: slow sinusoids inside the free rectangle plus a gait bob. Orientation: a wide pan
-    (40-70 degrees amplitude) around a random heading, pitch around -8 to -18 degrees and roll, each
+    (40-70 degrees amplitude) around a random heading, a downward tilt in ``CAMERA_TILT_DEG`` and roll, each
     with a faster shake.
     """
     times = np.arange(frames) / frame_rate
@@ -388,7 +433,7 @@ def handheld_poses(room: Room, frames: int, frame_rate: float, rng: np.random.Ge
     sweep, sweep_period = np.deg2rad(rng.uniform(40.0, 70.0)), rng.uniform(6.0, 10.0)
     yaw = heading + sweep * np.sin(2.0 * np.pi * times / sweep_period + rng.uniform(0.0, 2.0 * np.pi))
     yaw += _wobble(rng, times, np.deg2rad(2.5), (0.7, 1.6))
-    pitch = np.deg2rad(rng.uniform(8.0, 18.0)) + _wobble(rng, times, np.deg2rad(7.0), (5.0, 9.0), 1)
+    pitch = np.deg2rad(rng.uniform(*CAMERA_TILT_DEG)) + _wobble(rng, times, np.deg2rad(7.0), (5.0, 9.0), 1)
     pitch += _wobble(rng, times, np.deg2rad(2.0), (0.6, 1.4))
     roll = _wobble(rng, times, np.deg2rad(4.0), (4.0, 8.0), 1) + _wobble(rng, times, np.deg2rad(1.5), (0.5, 1.2))
     return np.stack([rigid(rotation_rpy(r, p, y) @ _R_BODY_FROM_CAM, pos)

@@ -12,7 +12,9 @@ up-to-date tree is timed. Each figure is the median of --repeats dry runs, as wa
 seconds (user + system) of the Snakemake process, which a loaded machine inflates less than wall time.
 One more dry run, with timers around Snakefile parsing, DAG building and the project's digest helpers,
 says where the time goes; `snakemake --version` gives the fixed cost of starting Snakemake (interpreter,
-imports, executor plugin discovery) and `-X importtime` the heaviest imports.
+imports, executor plugin discovery) and `-X importtime` the heaviest imports. The code digests come from
+the cache in .snakemake/depthrepro/ that any earlier Snakemake call in the tree filled; one dry run of the
+full DAG without it gives the cost of a first call (or of one after a code edit, for the closures it touches).
 Appends to benchmarks/results/dag_overhead.json and writes dag_overhead.md.
 """
 
@@ -111,6 +113,17 @@ def job_total(dry_run_output: str) -> int:
     return int(found[0]) if found else 0
 
 
+DIGEST_CACHE = Path(".snakemake/depthrepro")  # the code-digest cache of workflow/rules/common.smk
+
+
+def cold_digest_cache(work: Path, config: list[str]) -> dict:
+    """One dry run after removing the code-digest cache: every closure is parsed again."""
+    shutil.rmtree(work / DIGEST_CACHE, ignore_errors=True)
+    result, wall, cpu = timed_run(snakemake("all_tables", "-n", config=config), work)
+    check(result, "snakemake -n all_tables without the digest cache")
+    return {"wall_s": round(wall, 2), "cpu_s": round(cpu, 2)}
+
+
 def time_dry_runs(work: Path, config: list[str], repeats: int, expect_nothing: bool) -> dict:
     walls, cpus, jobs = [], [], None
     for _ in range(repeats):
@@ -183,6 +196,7 @@ def measure(work: Path, config: list[str], args: argparse.Namespace) -> dict:
             result["data_dvc_as_committed"] = (work / "data.dvc").read_text() == committed
         result["full_dag"] = time_dry_runs(work, config, args.repeats, expect_nothing=False)
         result["full_dag_breakdown"] = breakdown(work, config)
+        result["full_dag_cold_digest_cache"] = cold_digest_cache(work, config)
         if args.complete:
             check(timed_run(snakemake("all_tables", "--cores", str(args.cores), "--resources", "gpu=1",
                                       config=config), work)[0], "snakemake all_tables")
@@ -204,9 +218,11 @@ def markdown_row(entry: dict) -> str:
     start = entry["startup_snakemake_version"]
     digest_cpu = sum(v["cpu_s"] for k, v in entry.get("up_to_date_breakdown", entry.get("full_dag_breakdown", {}))
                      .get("timers", {}).items() if k.startswith("code_digest"))
+    cold = entry.get("full_dag_cold_digest_cache")
+    cold_cell = f"{cold['wall_s']} / {cold['cpu_s']}" if cold else "–"
     return (f"| {entry['date']} | {entry['machine']} | {entry['config']} | {entry.get('jobs_in_dag', '–')} | "
             f"{cells[0]} | {cells[1]} | {start['wall_s_median']} / {start['cpu_s_median']} | "
-            f"{digest_cpu:.2f} |")
+            f"{digest_cpu:.2f} | {cold_cell} |")
 
 
 def write_results(entry: dict) -> str:
@@ -246,9 +262,11 @@ def render(history: list[dict]) -> str:
         "# DAG overhead: `snakemake -n all_tables`\n\n"
         f"Target: under {TARGET_S:.0f} s. Cells: median wall s / median CPU s (user + system) of the Snakemake "
         "process, with the jobs the dry run plans. Full DAG: the synthetic world rendered, nothing else run; "
-        "up to date: after a complete run (nothing to do). Details, timers and imports in dag_overhead.json.\n\n"
+        "up to date: after a complete run (nothing to do). code_digest CPU s: the digests' share of one dry run; "
+        "full DAG, cold digest cache: one dry run after removing .snakemake/depthrepro/ (– where the pipeline had "
+        "no digest cache yet). Details, timers and imports in dag_overhead.json.\n\n"
         "| date | machine | config | jobs in DAG | full DAG | up to date | `snakemake --version` | "
-        "code_digest CPU s |\n|---|---|---|---|---|---|---|---|\n"
+        "code_digest CPU s | full DAG, cold digest cache |\n|---|---|---|---|---|---|---|---|---|\n"
         f"{rows}\n\n"
         "## Where the time goes\n\n"
         "CPU seconds of one timed dry run: the fixed start of Snakemake (`snakemake --version`: interpreter, "

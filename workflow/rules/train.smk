@@ -1,5 +1,12 @@
 # Training: one job per (method, seed); writes the untrained and the trained weights. What a method reads
 # (image tree, split, depth hints, coarse poses, the checkpoints it starts from) follows its params file.
+#
+# GPUs: a profile's `gpus: N` (default 1) is the job's `gpu` resource, and N > 1 trains with DDP, one
+# `torchrun` process per GPU (`batch_size` is per process). Snakemake counts GPUs but assigns no device ids.
+# The job uses the devices in CUDA_VISIBLE_DEVICES when its environment sets them (SLURM does from the
+# allocation; on Kubernetes the pod sees only its allocated GPUs, so the default picks exactly those) and
+# devices 0..N-1 otherwise. Locally that is safe when GPU jobs run one at a time, `--resources gpu=1` as
+# `make demo` runs: Snakemake caps a larger request at the limit, so a 2-GPU job runs as the only GPU job.
 
 
 def train_split_file(method):
@@ -47,6 +54,28 @@ def train_data_args(wc):
     return " ".join(args)
 
 
+def method_gpus(method):
+    """GPUs a method trains on under this profile: its `gpus` (default 1)."""
+    gpus = method_params(method)["profiles"][PROFILE].get("gpus", 1)
+    if not isinstance(gpus, int) or isinstance(gpus, bool) or gpus < 1:
+        raise ValueError(f"params/methods/{method}.yaml: profiles.{PROFILE}.gpus must be a positive integer, "
+                         f"got {gpus!r}")
+    return gpus
+
+
+def train_launcher(wc):
+    """The command that starts `depthrepro train`: itself on one GPU, `torchrun` with a process per GPU on more.
+
+    The devices are those CUDA_VISIBLE_DEVICES names when the job's environment sets it, else 0..N-1.
+    """
+    gpus = method_gpus(wc.method)
+    if gpus == 1:
+        return "depthrepro train"
+    devices = ",".join(str(i) for i in range(gpus))
+    return (f"CUDA_VISIBLE_DEVICES=${{CUDA_VISIBLE_DEVICES:-{devices}}} "
+            f"torchrun --standalone --nproc_per_node {gpus} -m depthrepro.cli train")
+
+
 rule train:
     input:
         unpack(train_inputs),
@@ -61,6 +90,7 @@ rule train:
         libs=LIBS_TORCH,
         method_params=lambda wc: method_digest(wc.method),
         data=train_data_args,
+        launch=train_launcher,
         out=CKPT,
     log:
         f"results/logs/train/{RUN}/{{method}}_seed{{seed}}.log",
@@ -68,8 +98,8 @@ rule train:
         f"results/benchmarks/train/{RUN}/{{method}}_seed{{seed}}.tsv"
     threads: 2
     resources:
-        gpu=1,
+        gpu=lambda wc: method_gpus(wc.method),
     shell:
-        "depthrepro train --method {wildcards.method} --dataset {DATASET} --profile {PROFILE} "
+        "{params.launch} --method {wildcards.method} --dataset {DATASET} --profile {PROFILE} "
         "--seed {wildcards.seed} --split-file {input.split} {params.data} --out {params.out} "
         "--threads {threads} > {log} 2>&1"

@@ -150,6 +150,7 @@ class ResnetEncoder(nn.Module):
         self.num_layers = num_layers
         self.num_input_images = num_input_images
         self.encoder = resnet(num_layers, in_channels=3 * num_input_images)
+        self.encoder.fc.requires_grad_(False)  # torchvision's classifier: kept for its keys, never run
         self.num_ch_enc = np.array([64, 64, 128, 256, 512])
         if RESNET_SPECS[num_layers][0] is Bottleneck:
             self.num_ch_enc[1:] *= Bottleneck.expansion
@@ -157,6 +158,20 @@ class ResnetEncoder(nn.Module):
     def forward(self, input_image: torch.Tensor) -> list[torch.Tensor]:
         """`(B, 3·N, H, W)` in [0, 1] -> features `(B, num_ch_enc[i], H/2^(i+1), W/2^(i+1))`."""
         return self.encoder((input_image - INPUT_MEAN) / INPUT_STD)
+
+
+ImagenetFiles = str | Path | Mapping[str, str | Path]
+"""One torchvision ImageNet file, or a mapping `resnet<N>: path` for networks with several depths."""
+
+
+def imagenet_file(files: ImagenetFiles, num_layers: int) -> Path:
+    """The torchvision ResNet-`num_layers` file: `files` is one path, or a mapping `resnet<N>: path`."""
+    if isinstance(files, Mapping):
+        key = f"resnet{num_layers}"
+        if key not in files:
+            raise KeyError(f"imagenet_weights: no {key!r} entry; got {sorted(files)}")
+        return Path(files[key])
+    return Path(files)
 
 
 def load_imagenet_weights(encoder: ResnetEncoder, path: str | Path) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 from pathlib import Path
 
 import torch
@@ -33,7 +34,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--dependency", action="append", default=[], metavar="NAME=CHECKPOINT",
                    help="a trained checkpoint this method starts from (params `depends_on`)")
     p.add_argument("--out", type=Path, required=True)
-    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--threads", type=int, default=1, help="CPU threads of the job, shared by its processes")
     p.add_argument("--params-dir", type=Path, default=Path("params"))
     p.add_argument("--results-dir", type=Path, default=Path("results"))
 
@@ -84,9 +85,36 @@ def _init_from_imagenet(method: torch.nn.Module, params: dict, prof: dict) -> st
     return "imagenet:" + ",".join(f"{f.name}={file_sha256(f)[:12]}" for f in every)
 
 
+def _processes(prof: dict, where: str) -> int:
+    """Processes of this run (`torchrun` sets WORLD_SIZE), checked against the profile's `gpus` (default 1).
+
+    `batch_size` is per process, so training with another number of processes than the profile says would
+    train with another effective batch.
+    """
+    gpus = prof.get("gpus", 1)
+    if not isinstance(gpus, int) or isinstance(gpus, bool) or gpus < 1:
+        raise SystemExit(f"{where}.gpus: expected a positive integer, got {gpus!r}")
+    processes = int(os.environ.get("WORLD_SIZE", "1"))
+    if processes != gpus:
+        raise SystemExit(f"{where}.gpus is {gpus}, but this run has {processes} process(es); start it with "
+                         f"`torchrun --standalone --nproc_per_node {gpus} -m depthrepro.cli train ...` "
+                         "(the train rule does)")
+    return processes
+
+
 def run(args: argparse.Namespace) -> int:
-    torch.set_num_threads(args.threads)
+    """Train; under `torchrun` every process trains its shard and rank 0 alone writes files and logs."""
+    try:
+        return _train(args)
+    finally:
+        if torch.distributed.is_initialized():
+            torch.distributed.destroy_process_group()
+
+
+def _train(args: argparse.Namespace) -> int:
     params, prof = load_method_params(args.params_dir, args.method, args.profile)
+    where = f"{args.params_dir / 'methods' / args.method}.yaml:profiles.{args.profile}"
+    torch.set_num_threads(max(1, args.threads // _processes(prof, where)))
     dataset_cfg = yaml.safe_load((args.params_dir / "datasets.yaml").read_text())[args.dataset]
     # a profile may override model keys (e.g. an earlier teacher freeze so a short run reaches it)
     model_cfg = {**params["model"], **prof.get("model", {}), "height": prof["height"], "width": prof["width"]}
@@ -109,7 +137,6 @@ def run(args: argparse.Namespace) -> int:
     if rank == 0:
         save_atomic({**checkpoint_meta, "stage": "init", "state": method.checkpoint_state()}, args.out / "init.pt")
 
-    where = f"{args.params_dir / 'methods' / args.method}.yaml:profiles.{args.profile}"
     sources = DataSources(args.images, args.split_file, args.depth_hints, args.coarse_poses)
     dataset = training_dataset(params["data"], sources, prof["height"], prof["width"],
                                model_cfg.get("frame_ids", [0]), dataset_cfg.get("intrinsics"),

@@ -22,7 +22,7 @@ pytestmark = pytest.mark.e2e
 METHODS = {  # method -> (table, protocol)
     "dualrefine": ("dualrefine_kitti", "kitti_eigen"),
     "epcdepth": ("epcdepth_kitti", "kitti_eigen_epcdepth"),
-    "featdepth": ("featdepth_kitti", "kitti_eigen_featdepth"),
+    "featdepth": ("featdepth_kitti", "kitti_eigen"),
     "dymultidepth": ("dymultidepth_kitti", "kitti_odom_mr"),
 }
 CONFIG = f"""\

@@ -138,3 +138,13 @@ def test_score_depth_rejects_count_mismatch_and_empty_masks() -> None:
         score_depth(disp, [np.ones((20, 30))] * 2, protocol, stereo_trained=False)
     with pytest.raises(ValueError, match="image 0: no ground-truth pixel"):
         score_depth(disp, [np.zeros((20, 30))], protocol, stereo_trained=False)
+
+
+def test_stereo_scale_follows_the_models_training_baseline() -> None:
+    """0.54 m rig: ×5.4 for the standard 0.1 baseline, ×36 for FeatDepth's 0.015; monocular unaffected."""
+    protocol = load_protocol("kitti_eigen", PROTOCOLS_YAML)
+    assert scaling_for(protocol, True).factor == pytest.approx(5.4)
+    assert scaling_for(protocol, True, 0.015).factor == pytest.approx(36.0)
+    assert scaling_for(protocol, False, 0.015).factor == 1.0
+    with pytest.raises(ValueError, match="training_baseline must be positive"):
+        scaling_for(protocol, True, 0.0)

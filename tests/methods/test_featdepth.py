@@ -19,7 +19,9 @@ from depthrepro.losses.feature_metric import (
     robust_l1,
     robust_reprojection_loss,
 )
+from depthrepro.evaluate.protocols import load_protocol, scaling_for
 from depthrepro.losses.photometric import SSIM
+from depthrepro.methods.config import stereo_training_baseline
 from depthrepro.methods.featdepth import FeatDepth, FeatDepthConfig
 from depthrepro.methods.featdepth_autoencoder import FeatDepthAutoencoder, FeatDepthAutoencoderConfig
 from depthrepro.methods.registry import available_methods, build_method
@@ -243,7 +245,9 @@ def test_params_files(name: str) -> None:
         assert (path.parent / f"{dependency}.yaml").is_file(), dependency
     if params["trained_with_stereo"]:
         assert isinstance(config, FeatDepthConfig) and "s" in config.frame_ids
-        assert params["stereo_scale"] == pytest.approx(0.54 / config.stereo_baseline)
+        protocol = load_protocol("kitti_eigen", REPO_ROOT / "params" / "protocols.yaml")
+        factor = scaling_for(protocol, True, stereo_training_baseline(config)).factor
+        assert factor == pytest.approx(36.0)             # FeatDepth's 0.015 baseline: 0.54 / 0.015
 
 
 def test_state_dict_layout_is_the_official_one() -> None:

@@ -55,7 +55,8 @@ def _context(name: str, **extra: object) -> dict:
     protocol = _protocol(spec.protocol)
     return {"protocol": protocol, "dataset": "synthetic_kitti", "profile": "smoke", "data_md5": "0" * 32 + ".dir",
             "synthetic": True, "configured_methods": ["monodepth2"], "implemented_methods": ["monodepth2"],
-            "official": {"monodepth2": "checkpoint not downloaded"}, "descriptors": spec.descriptors,
+            "official": {"monodepth2_mono_640x192": "checkpoint not downloaded: `depthrepro download --name monodepth2_mono_640x192 --unpack`"},
+            "descriptors": spec.descriptors,
             "region": spec.region, "notes": spec.notes, "missing": spec.missing,
             "unscored_reason": unscored_reason(protocol), **extra}
 
@@ -200,7 +201,27 @@ def test_dynamic_region_values_and_unscored_protocols() -> None:
     dynamic = build_table("T", ["abs_rel"], rows, group_scores([record]), {**context, "region": "dynamic"})
     assert full.lines[2].cells[3].text == "0.050" and dynamic.lines[2].cells[3].text == "0.200"
     assert "region dynamic" in dynamic.lines[2].cells[2].text
-    assert "depthrepro does not compute t_err, r_err yet" in _render("md", "featdepth_vo")
+    assert "does not compute" not in _render("md", "featdepth_vo")  # segment errors are computed now
+
+
+def test_metrics_a_scorer_could_not_compute_show_as_missing_with_the_reason() -> None:
+    """Pose records hold None for segment errors of sequences shorter than the shortest segment."""
+    reason = "sequence 00 is 34.0 m long, shorter than the shortest segment (100 m)"
+    records = []
+    for stage, ate in (("init", None), ("final", None)):
+        record = _record("featdepth_odom", stage, 0, {"seq09_t_err": ate, "seq09_r_err": None,
+                                                      "seq10_t_err": None, "seq10_r_err": None},
+                         protocol="kitti_odom_segments_featdepth")
+        record["missing"] = {"seq09_t_err": reason, "seq09_r_err": reason}
+        record["scaling"] = {"kind": "trajectory alignment scale", "factor": {"09": 2.5}}
+        records.append(record)
+    text = _render("md", "featdepth_vo", records)
+    row = next(line for line in text.splitlines() if "Reproduced (" in line)
+    assert row.count(" — ") == 4 and f"1 (missing: {reason})" in row
+    delta = next(line for line in text.splitlines() if "Δ Reproduced − Reported" in line)
+    assert delta.count(" — ") == 4
+    assert "is missing, so untrained and trained cannot be compared" in text
+    assert "trajectory alignment scale (09: ×2.5)" in text
 
 
 def test_render_markdown_keeps_column_objects_and_plain_names_equivalent() -> None:
@@ -224,3 +245,33 @@ def test_table_verb_writes_every_requested_format(tmp_path: Path, monkeypatch: p
     with pytest.raises(SystemExit):
         main(["table", "--table", "gasmono_nyu", "--dataset", "synthetic_kitti", "--profile", "smoke",
               "--out", str(out), "--formats", "md,pdf"])
+
+
+def _official(release: str, mean: dict[str, float]) -> dict:
+    record = _record("monodepth2", "official", 0, mean, height=192, width=640)
+    record["provenance"]["release"] = release
+    record["provenance"]["train"] = {"release": release, "params_name": "monodepth2", "profile": "paper",
+                                     "model_cfg": {"height": 192, "width": 640}, "code.digest": "2" * 16,
+                                     "url": "https://example.org/mono_640x192.zip",
+                                     "files": {"resources/x/encoder.pth": "9" * 64}}
+    return record
+
+
+def test_official_weights_line_shows_the_release_scores_and_its_delta() -> None:
+    mean = {"abs_rel": 0.125, "sq_rel": 0.9, "rmse": 4.9, "rmse_log": 0.2, "a1": 0.87, "a2": 0.95, "a3": 0.98}
+    text = _render("md", "dualrefine_kitti", [_official("monodepth2_mono_640x192", mean)])
+    lines = text.splitlines()
+    official = next(line for line in lines if "Official weights (`monodepth2_mono_640x192`" in line)
+    assert "| 0.125 |" in official and "192x640" in official
+    delta = lines[lines.index(official) + 1]
+    assert "Δ Official − Reported" in delta and "| +0.010 |" in delta   # 0.125 - 0.115 (Monodepth2 row)
+    # rows whose release was not downloaded say how to get it; rows without a release say so
+    assert "checkpoint not downloaded: `depthrepro download --name manydepth_KITTI_MR" not in text  # no reason given
+    assert "downloaded, but not scored in this run" in text                   # manydepth row, no context entry
+    assert "release files `encoder.pth` `999999999999`" in text
+    assert "official release" in text                                         # the sanity section's label
+
+
+def test_rows_without_a_release_say_so() -> None:
+    text = _render("md", "epcdepth_readme_disps")
+    assert "no released checkpoint is known for this row" in text

@@ -33,7 +33,7 @@ CONTEXT = {"protocol": {"name": "kitti_eigen", "description": "Eigen", "gt_sourc
                         "mask": "range_and_crop", "clamp": [0.001, 80.0], "source": "monodepth2"},
            "dataset": "synthetic_kitti", "profile": "smoke", "data_md5": "0" * 32 + ".dir", "synthetic": True,
            "configured_methods": ["monodepth2"], "implemented_methods": ["monodepth2"],
-           "official": {"monodepth2": "checkpoint not downloaded"}}
+           "official": {}}
 
 
 @pytest.fixture()

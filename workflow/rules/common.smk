@@ -12,7 +12,8 @@ from snakemake.utils import min_version, validate
 min_version("9.0")
 
 sys.path.insert(0, str(Path(workflow.basedir) / "src"))
-from depthrepro.provenance.code_digest import code_digest, library_versions  # noqa: E402
+from depthrepro.prepare.releases import load_releases  # noqa: E402
+from depthrepro.provenance.code_digest import DigestCache, code_digest, library_versions  # noqa: E402
 
 ROOT = Path(workflow.basedir)
 SRC = ROOT / "src"
@@ -57,6 +58,10 @@ RESOURCE_ARCHIVES = {
 }
 
 
+# Official evaluations of the authors' released checkpoints (params/releases.yaml).
+RELEASES = load_releases(ROOT / "params" / "releases.yaml", ROOT / "params" / "downloads.yaml")
+
+
 @functools.cache  # read once per DAG build; callers must not modify the returned dict
 def method_params(method):
     """params/methods/<method>.yaml, with a clear error when missing."""
@@ -76,10 +81,14 @@ def method_digest(method):
     return json.dumps(used, sort_keys=True)
 
 
+# Parse results of earlier DAG builds, keyed by file contents: an unchanged tree is hashed, not parsed.
+DIGEST_CACHE = DigestCache(Path(".snakemake/depthrepro/code_digests.json"))
+
+
 @functools.cache
 def digest(verb, *modules):
     """Digest of the import closure of `depthrepro.verbs.<verb>` and of extra `depthrepro.<module>`s."""
-    return code_digest(SRC, [f"depthrepro.verbs.{verb}", *(f"depthrepro.{m}" for m in modules)])
+    return code_digest(SRC, [f"depthrepro.verbs.{verb}", *(f"depthrepro.{m}" for m in modules)], cache=DIGEST_CACHE)
 
 
 # Registered method name → its module, read from the decorators (no import of torch at DAG build);
@@ -116,6 +125,10 @@ RUN = f"{DATASET}/{PROFILE}"
 CKPT = f"results/checkpoints/{RUN}/{{method}}/seed{{seed}}"
 PRED = f"results/predictions/{RUN}/{{method}}/seed{{seed}}/{{weights}}"
 METRICS = f"results/metrics/{RUN}/{{method}}/seed{{seed}}/{{weights}}"
+# An imported release does not depend on the dataset; its predictions and scores do (not on the profile).
+OFFICIAL_CKPT = "results/official/checkpoints/{release}"
+OFFICIAL_PRED = f"results/predictions/{DATASET}/official/{{release}}"
+OFFICIAL_METRICS = f"results/metrics/{DATASET}/official/{{release}}"
 
 
 def split_file(split, part, fmt="kitti_raw"):
@@ -153,13 +166,14 @@ def method_images_marker(method):
 SPLIT_FILES = [split_file("eigen", "test"), split_file("eigen_benchmark", "test"),
                split_file("eigen_zhou", "train"), split_file("eigen_zhou", "val"),
                split_file("eigen_full", "train"), split_file("eigen_full", "val")]
-# Files of the companion trees that rules read: each tree's manifest and split files.
+# Files of the companion trees that rules read: each tree's manifest (once: trees may share a folder) and split files.
 COMPANION_FILES = [
-    *(f"{tree['raw_root']}/manifest.json" for tree in DS.get("companions", {}).values()),
+    *dict.fromkeys(f"{tree['raw_root']}/manifest.json" for tree in DS.get("companions", {}).values()),
     *([split_file("odometry", part, "kitti_odometry_mr") for part in ("train", "test")]
       if "kitti_odometry_mr" in DS.get("companions", {}) else []),
+    *([split_file("odom", "train", "kitti_odometry")] if "kitti_odometry" in DS.get("companions", {}) else []),
     *([split_file("nyu", part, "nyuv2") for part in ("train", "val", "test")]
-      if "nyuv2" in DS.get("companions", {}) else []),
+      + [split_file("nyu_h5", "test", "nyuv2")] if "nyuv2" in DS.get("companions", {}) else []),
 ]
 
 
@@ -174,18 +188,63 @@ def init_weights(wildcards):
     return [*files, *([p["pose_imagenet_weights"]] if "pose_imagenet_weights" in p else [])]
 
 
+@functools.cache
+def table_rows(table):
+    """The reported-numbers CSV rows of `table` (callers must not modify them)."""
+    with open(ROOT / TABLES[table]["reported"], newline="") as f:
+        return tuple(r for r in csv.DictReader(f) if r["table"] == table)
+
+
+def tree_missing(fmt):
+    """Why the active dataset's tree in a data format cannot be read ("" when it can): synthetic worlds render
+    every tree and KITTI raw has download rules; a real companion tree must have been prepared by hand."""
+    if DS["source"] == "synthetic" or fmt == "kitti_raw":
+        return ""
+    tree = DS.get("companions", {}).get(fmt)
+    if tree is None:
+        return f"dataset {DATASET} has no {fmt} tree (params/datasets.yaml, companions)"
+    if (ROOT / tree["raw_root"] / "manifest.json").is_file():
+        return ""
+    return (f"the {fmt} tree {tree['raw_root']} is not prepared (no manifest.json); the pipeline has no download "
+            "and layout rules for it yet")
+
+
+def table_data_missing(table):
+    """Why the test data of a table's protocol is not available in this run ("" when it is)."""
+    protocol = TABLES[table]["protocol"]
+    if protocol in POSE_PROTOCOLS:
+        return tree_missing("kitti_odometry")
+    return tree_missing(GT_SPLIT_FORMAT.get(PROTOCOLS[protocol]["split"], "kitti_raw"))
+
+
+def table_releases(table):
+    """Downloaded releases behind the rows of `table` (the CSV's `official` column), when its protocol scores depth."""
+    if TABLES[table]["protocol"] not in PROTOCOLS or table_data_missing(table):
+        return []
+    named = dict.fromkeys(r.get("official") or "" for r in table_rows(table))
+    return [name for name in named if name and RELEASES[name].downloaded(ROOT)]
+
+
+def table_official_metrics(wildcards):
+    """Metrics files of the official evaluations a table shows."""
+    protocol = TABLES[wildcards.table]["protocol"]
+    return [OFFICIAL_METRICS.format(release=name) + f"/{protocol}.json" for name in table_releases(wildcards.table)]
+
+
 def table_methods(table):
     """Configured methods that reproduce a row of `table` (per its reported-numbers CSV)."""
-    with open(ROOT / TABLES[table]["reported"], newline="") as f:
-        rows = [r for r in csv.DictReader(f) if r["table"] == table]
+    rows = table_rows(table)
     if TABLES[table].get("unscored"):
         return []
     return [m for m in config["methods"] if any(r["method"] == m for r in rows)]
 
 
 def table_metrics(wildcards):
-    """Metrics files a table needs: each of its configured methods and seeds, trained and untrained."""
+    """Metrics files a table needs: each of its configured methods and seeds, trained and untrained (a pose
+    table: when the dataset has a sequence standing in for one of its protocol's, see pose.smk)."""
     protocol = TABLES[wildcards.table]["protocol"]
+    if table_data_missing(wildcards.table) or (protocol in POSE_PROTOCOLS and not pose_sequences(protocol)):
+        return []
     return [
         METRICS.format(method=m, seed=s, weights=w) + f"/{protocol}.json"
         for m in table_methods(wildcards.table) for s in config["seeds"] for w in ("init", "final")

@@ -93,6 +93,8 @@ rule download_resource:
         "results/logs/download/resources/{path}.log",
     resources:
         downloads=1,
+    wildcard_constraints:  # catalogue files only: an unpacked release folder is not this rule's output
+        path="|".join(re.escape(dest.removeprefix("resources/")) for dest in RESOURCE_ARCHIVES),
     shell:
         "depthrepro download --name {params.name} --no-progress > {log} 2>&1"
 

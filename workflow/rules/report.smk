@@ -4,7 +4,9 @@
 rule table:
     input:
         metrics=table_metrics,
+        official=table_official_metrics,
         tables="params/tables.yaml",
+        releases="params/releases.yaml",
         reported=lambda wc: TABLES[wc.table]["reported"],
         dvc="data.dvc",
     output:
@@ -15,11 +17,13 @@ rule table:
         code=digest("table"),
         dataset=DATASET,
         profile=PROFILE,
+        data_missing=lambda wc: table_data_missing(wc.table),
     log:
         "results/logs/table/{table}.log",
     shell:
         "depthrepro table --table {wildcards.table} --dataset {DATASET} --profile {PROFILE} "
-        "--out {output.md} --formats md,tex,html {input.metrics} > {log} 2>&1"
+        "--unscored {params.data_missing:q} "
+        "--out {output.md} --formats md,tex,html {input.metrics} {input.official} > {log} 2>&1"
 
 
 # The report: one self-contained HTML page of every configured table, the figures drawn from the
@@ -28,29 +32,49 @@ LIBS_REPORT = library_versions(["numpy", "opencv-python-headless", "pillow", "ma
 
 
 def report_files(wildcards):
-    """Metrics of every configured table and what the figures read behind them, per input name."""
-    files = {"metrics": set(), "predictions": set(), "gt": set(), "train": set()}
+    """Metrics of every configured table and what the figures read behind them, per input name (a pose
+    table: its pose predictions)."""
+    files = {"metrics": set(), "predictions": set(), "gt": set(), "train": set(), "pose_predictions": set()}
     for table in config["tables"]:
         protocol = TABLES[table]["protocol"]
+        pose = protocol in POSE_PROTOCOLS
+        if table_data_missing(table) or (pose and not pose_sequences(protocol)):
+            continue
         for method in table_methods(table):
             for seed in config["seeds"]:
                 run = {"method": method, "seed": seed}
                 files["train"].add(f"{CKPT.format(**run)}/train.json")
                 for weights in ("init", "final"):
                     files["metrics"].add(METRICS.format(weights=weights, **run) + f"/{protocol}.json")
-                    if protocol in PROTOCOLS:
+                    if pose:
+                        poses = pose_prediction_files(protocol, weights=weights, **run)
+                        files["pose_predictions"].update(poses.values())
+                    elif protocol in PROTOCOLS:
                         split = protocol_split(protocol)
                         files["predictions"].add(PRED.format(weights=weights, **run) + f"/{split}.npz")
                         files["gt"].add(f"{PREP}/gt/{split}.npz")
     return {name: sorted(paths) for name, paths in files.items()}
 
 
+def dynamic_region_metrics(wildcards):
+    """Metrics of the report's dynamic-region section: every configured params file that params/report.yaml
+    names under `dynamic_regions`, scored under the protocol named there (trained weights, every seed);
+    none when the dataset has no odometry tree with moving-object masks."""
+    if "kitti_odometry_mr" not in DS.get("companions", {}) or tree_missing("kitti_odometry_mr"):
+        return []
+    protocols = _load_yaml("params/report.yaml")["dynamic_regions"]
+    return [METRICS.format(method=m, seed=s, weights="final") + f"/{protocols[m]}.json"
+            for m in config["methods"] if m in protocols for s in config["seeds"]]
+
+
 rule report:
     input:
         unpack(report_files),
+        dynamic_regions=dynamic_region_metrics,
+        pose_ablation=pose_ablation_files,
         tables=expand("results/tables/{table}.html", table=config["tables"]),
         images=f"{PREP}/jpeg/manifest.json",
-        params=["params/tables.yaml", "params/protocols.yaml", "params/datasets.yaml"],
+        params=["params/tables.yaml", "params/protocols.yaml", "params/datasets.yaml", "params/report.yaml"],
         methods=expand("params/methods/{method}.yaml", method=config["methods"]),
     output:
         html="results/report.html",
@@ -62,4 +86,5 @@ rule report:
         "results/logs/report.log",
     shell:
         "depthrepro report --dataset {DATASET} --profile {PROFILE} --out {output.html} "
-        "--figures-dir {output.figures} --tables {input.tables} --metrics {input.metrics} > {log} 2>&1"
+        "--figures-dir {output.figures} --tables {input.tables} --metrics {input.metrics} "
+        "--dynamic-regions {input.dynamic_regions} --pose-ablation {input.pose_ablation} > {log} 2>&1"

@@ -22,6 +22,7 @@ from typing import Any
 import yaml
 
 from depthrepro.evaluate.metrics import ALL_METRIC_NAMES
+from depthrepro.geometry.stereo import STANDARD_STEREO_BASELINE
 
 GT_SOURCES: tuple[str, ...] = ("velodyne", "annotated", "nyu_labelled")
 MASKS: tuple[str, ...] = ("range_and_crop", "gt_positive", "positive_capped")
@@ -124,17 +125,23 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def scaling_for(protocol: Protocol, trained_with_stereo: bool) -> ScaleAlignment:
+def scaling_for(protocol: Protocol, trained_with_stereo: bool,
+                training_baseline: float = STANDARD_STEREO_BASELINE) -> ScaleAlignment:
     """The scale alignment for a model under ``protocol``.
 
     ``trained_with_stereo`` is True for models whose training used stereo pairs (S and MS): they
-    predict depth in units of the 0.1 training baseline and take the fixed ``stereo_scale``.
-    Monocular models take the protocol's monocular rule (median, or ×1 when fixed).
+    predict depth in units of their training baseline. The protocol's fixed ``stereo_scale`` is the rig
+    baseline over the standard 0.1; a model trained with another baseline (FeatDepth: 0.015) takes
+    ``stereo_scale × 0.1 / training_baseline`` (×36 for FeatDepth). Monocular models take the
+    protocol's monocular rule (median, or ×1 when fixed).
     """
     if not isinstance(trained_with_stereo, bool):
         raise TypeError(f"trained_with_stereo must be a bool, got {trained_with_stereo!r}")
+    if not training_baseline > 0:
+        raise ValueError(f"training_baseline must be positive, got {training_baseline!r}")
     if trained_with_stereo:
-        return ScaleAlignment(protocol.scaling.stereo, protocol.stereo_scale)
+        factor = protocol.stereo_scale * STANDARD_STEREO_BASELINE / training_baseline
+        return ScaleAlignment(protocol.scaling.stereo, float(round(factor, 9)))
     return ScaleAlignment(protocol.scaling.monocular, 1.0)
 
 

@@ -21,6 +21,7 @@ import numpy as np
 from depthrepro.evaluate.gt_transforms import transform_gt
 from depthrepro.evaluate.metrics import compute_depth_errors
 from depthrepro.evaluate.protocols import FULL_REGION, Protocol, ScaleAlignment, scaling_for
+from depthrepro.geometry.stereo import STANDARD_STEREO_BASELINE
 
 REGION_MASK_THRESHOLD = 0.5
 """A pixel belongs to a region where its mask value is above this (the reference reads ``mvobj_mask > 0.5``)."""
@@ -245,17 +246,19 @@ def score_depth(
     protocol: Protocol,
     stereo_trained: bool,
     region_masks: Mapping[str, Sequence[np.ndarray]] | None = None,
+    stereo_training_baseline: float = STANDARD_STEREO_BASELINE,
 ) -> DepthScore:
     """Score scaled disparities ``(N, h, w)`` (or N maps) against N GT depth maps ``(H_i, W_i)``.
 
     ``pred_disp`` are the disparities a model outputs after ``disp_to_depth`` (and after flip
     post-processing when the protocol asks for it). ``stereo_trained`` selects the protocol's
-    scaling for the model's training modality (see ``scaling_for``). ``region_masks`` maps each
+    scaling for the model's training modality, and ``stereo_training_baseline`` its stereo factor
+    (see ``scaling_for``). ``region_masks`` maps each
     region the protocol names besides ``full`` to N masks at the prepared GT size (after
     ``gt_transform``); a pixel is in the region where its mask exceeds ``REGION_MASK_THRESHOLD``.
     Images with no valid pixel in a region are left out of that region's mean.
     """
-    alignment = scaling_for(protocol, stereo_trained)
+    alignment = scaling_for(protocol, stereo_trained, stereo_training_baseline)
     if len(pred_disp) != len(gt_depths):
         raise ValueError(f"{len(pred_disp)} predictions for {len(gt_depths)} ground-truth maps")
     if len(gt_depths) == 0:

@@ -8,6 +8,8 @@ from typing import Any, TypeVar
 
 from torch import nn
 
+from depthrepro.geometry.stereo import STANDARD_STEREO_BASELINE
+
 ConfigT = TypeVar("ConfigT")
 TUPLE_KEYS = ("frame_ids", "scales")
 
@@ -33,3 +35,9 @@ def load_module_state(module: nn.Module, state: Mapping[str, Any], file: str) ->
     if missing or unexpected:
         raise KeyError(f"{file}.pth: missing keys {missing}, unexpected keys {unexpected}")
     module.load_state_dict({**own, **state})
+
+
+def stereo_training_baseline(config: object) -> float:
+    """The stereo baseline a method's depths are in units of: its config's `stereo_baseline` where the
+    method sets its own (FeatDepth: 0.015), else the data pipeline's standard 0.1."""
+    return float(getattr(config, "stereo_baseline", STANDARD_STEREO_BASELINE))

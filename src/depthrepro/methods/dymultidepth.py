@@ -30,6 +30,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from depthrepro.io.released import load_released_file
 from depthrepro.losses.silog_vnl import sample_triplets, silog_loss, virtual_normal_loss
 from depthrepro.methods.config import config_from_dict
 from depthrepro.methods.registry import register_method
@@ -107,33 +108,14 @@ class DyMultiDepthConfig:
             raise ValueError(f"dymultidepth config: vnl_sample_ratio must lie in (0, 1], got {self.vnl_sample_ratio}")
 
 
-class ReleasedObject:
-    """Inert stand-in for a class the authors' checkpoint pickles (their `ConfigParser`, paths, numpy
-    scalars): it keeps the constructor arguments and the pickled state and runs nothing."""
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        self.args, self.kwargs, self.state = args, kwargs, None
-
-    def __setstate__(self, state: Any) -> None:
-        self.state = state
-
-
-def _stand_in(qualified_name: str) -> type[ReleasedObject]:
-    module, _, name = qualified_name.rpartition(".")
-    return type(name, (ReleasedObject,), {"__module__": module, "__qualname__": name})
-
-
 def read_released_checkpoint(path: str | Path) -> dict[str, Any]:
     """Open a checkpoint of the official code (`{'arch', 'epoch', 'state_dict', 'optimizer',
     'monitor_best', 'config'}`) without that code and without running pickled code.
 
-    The file is read with `torch.load(weights_only=True)`; every global outside torch's allow-list
-    (the pickled `utils.parse_config.ConfigParser`, `pathlib` paths, numpy scalars, ...) is replaced
-    by an inert `ReleasedObject` subclass of the same name.
+    Unknown pickled globals (the `utils.parse_config.ConfigParser`, `pathlib` paths, numpy scalars, ...)
+    become inert `depthrepro.io.released.ReleasedObject`s.
     """
-    names = torch.serialization.get_unsafe_globals_in_checkpoint(str(path))
-    with torch.serialization.safe_globals([_stand_in(name) for name in names]):
-        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+    checkpoint = load_released_file(path)
     if not isinstance(checkpoint, Mapping) or "state_dict" not in checkpoint:
         raise KeyError(f"{path}: expected the official checkpoint dict with a 'state_dict' entry")
     return dict(checkpoint)

@@ -39,8 +39,6 @@ from depthrepro.losses.photometric import SSIM
 from depthrepro.methods.config import config_from_dict, load_module_state
 from depthrepro.methods.featdepth_autoencoder import (
     AUTOENCODER_METHOD,
-    ImagenetFiles,
-    imagenet_file,
     mmcv_state_dict,
     validate_scales,
     validate_size,
@@ -50,7 +48,7 @@ from depthrepro.methods.registry import register_method
 from depthrepro.nets.feature_net import FeatureEncoder, ReconstructionDecoder
 from depthrepro.nets.featdepth_depth import CRPDepthDecoder
 from depthrepro.nets.featdepth_pose import SinglePoseDecoder
-from depthrepro.nets.resnet import ResnetEncoder, load_imagenet_weights
+from depthrepro.nets.resnet import ImagenetFiles, ResnetEncoder, imagenet_file, load_imagenet_weights
 
 FrameId = int | str
 STEREO = "s"
@@ -191,6 +189,16 @@ class FeatDepth(nn.Module):
             axisangle, translation = self.PoseDecoder(self.PoseEncoder(torch.cat(pair, 1)))
             poses[f] = transformation_from_parameters(axisangle[:, 0], translation[:, 0], invert=f < 0)
         return poses
+
+    def predict_relative_pose(self, frame_a: torch.Tensor, frame_b: torch.Tensor,
+                              K: torch.Tensor | None = None) -> torch.Tensor:
+        """Transform `(B, 4, 4)` mapping points of camera a into camera b, from frames `(B, 3, H, W)` in
+        [0, 1] with a before b, as `scripts/draw_odometry.py` runs the pose network on (t, t+1): both
+        frames bilinearly resized to `pose_input_size`, no inversion. `K` is not used."""
+        size = list(self.config.pose_input_size)
+        pair = [F.interpolate(f, size, mode="bilinear", align_corners=False) for f in (frame_a, frame_b)]
+        axisangle, translation = self.PoseDecoder(self.PoseEncoder(torch.cat(pair, 1)))
+        return transformation_from_parameters(axisangle[:, 0], translation[:, 0])
 
     def stereo_transform(self, stereo_T: torch.Tensor) -> torch.Tensor:
         """The batch's stereo transform `(B, 4, 4)` with its x-translation set to ±`stereo_baseline`."""

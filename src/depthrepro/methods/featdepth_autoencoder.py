@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import torch
@@ -22,9 +21,8 @@ from depthrepro.losses.photometric import SSIM
 from depthrepro.methods.config import config_from_dict, load_module_state
 from depthrepro.methods.registry import register_method
 from depthrepro.nets.feature_net import FeatureEncoder, ReconstructionDecoder
-from depthrepro.nets.resnet import load_imagenet_weights
+from depthrepro.nets.resnet import ImagenetFiles, imagenet_file, load_imagenet_weights
 
-ImagenetFiles = str | Path | Mapping[str, str | Path]
 AUTOENCODER_METHOD = "featdepth_autoencoder"
 MMCV_PREFIX = "module."
 # the second derivatives of the stride-32 FeatureNet features need at least 3 rows and columns
@@ -44,16 +42,6 @@ def validate_scales(method: str, scales: Sequence[int]) -> None:
     """Scales must include 0 and lie in 0..3."""
     if 0 not in scales or not set(scales) <= {0, 1, 2, 3}:
         raise ValueError(f"{method} config: scales must include 0 and lie in 0..3, got {list(scales)}")
-
-
-def imagenet_file(files: ImagenetFiles, num_layers: int) -> Path:
-    """The torchvision ResNet-`num_layers` file: `files` is one path, or a mapping `resnet<N>: path`."""
-    if isinstance(files, Mapping):
-        key = f"resnet{num_layers}"
-        if key not in files:
-            raise KeyError(f"imagenet_weights: no {key!r} entry; got {sorted(files)}")
-        return Path(files[key])
-    return Path(files)
 
 
 def mmcv_state_dict(state: Mapping[str, Any], where: str) -> dict[str, Any]:

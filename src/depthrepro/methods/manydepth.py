@@ -24,7 +24,6 @@ import operator
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import reduce
-from pathlib import Path
 from typing import Any
 
 import torch
@@ -39,7 +38,7 @@ from depthrepro.methods.config import config_from_dict, load_module_state
 from depthrepro.methods.registry import register_method
 from depthrepro.nets.depth_decoder import DepthDecoder
 from depthrepro.nets.pose_decoder import PoseDecoder
-from depthrepro.nets.resnet import ResnetEncoder, load_imagenet_weights
+from depthrepro.nets.resnet import ImagenetFiles, ResnetEncoder, imagenet_file, load_imagenet_weights
 from depthrepro.nets.resnet_matching import DEPTH_BINNINGS, ResnetEncoderMatching
 
 TEACHER_LAYERS = 18
@@ -184,6 +183,13 @@ class ManyDepth(nn.Module):
         from the later camera's into the earlier camera's."""
         axisangle, translation = self.pose([self.pose_encoder(torch.cat([earlier, later], 1))])
         return transformation_from_parameters(axisangle[:, 0], translation[:, 0], invert=invert)
+
+    def predict_relative_pose(self, frame_a: torch.Tensor, frame_b: torch.Tensor,
+                              K: torch.Tensor | None = None) -> torch.Tensor:
+        """Transform `(B, 4, 4)` mapping points of camera a into camera b, from frames `(B, 3, H, W)` in
+        [0, 1] with a before b: the pose network (the one whose poses build the cost volume) on the
+        pair in that order. `K` is not used."""
+        return self.relative_pose(frame_a, frame_b, invert=False)
 
     def predict_poses(self, frames: Mapping[int, torch.Tensor]) -> dict[int, torch.Tensor]:
         """Transforms `(B, 4, 4)` from frame 0 to each loss source frame (pairs with frame 0)."""
@@ -451,11 +457,13 @@ class ManyDepth(nn.Module):
         """Parameters of the pose network."""
         return [*self.pose_encoder.parameters(), *self.pose.parameters()]
 
-    def init_from_imagenet(self, path: str | Path) -> None:
-        """Initialise the three ResNet encoders from a torchvision ImageNet checkpoint file."""
-        self.encoder.init_from_imagenet(path)
-        load_imagenet_weights(self.mono_encoder, path)
-        load_imagenet_weights(self.pose_encoder, path)
+    def init_from_imagenet(self, files: ImagenetFiles) -> None:
+        """Initialise the three ResNet encoders from torchvision ImageNet files: one file, or
+        `resnet<N>: path` when the matching encoder (`num_layers`) is deeper than the ResNet-18
+        teacher and pose encoders."""
+        self.encoder.init_from_imagenet(imagenet_file(files, self.config.num_layers))
+        load_imagenet_weights(self.mono_encoder, imagenet_file(files, TEACHER_LAYERS))
+        load_imagenet_weights(self.pose_encoder, imagenet_file(files, TEACHER_LAYERS))
 
     def _modules_by_file(self) -> dict[str, nn.Module]:
         return {"encoder": self.encoder, "depth": self.depth, "mono_encoder": self.mono_encoder,

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from pathlib import Path
 from dataclasses import dataclass
 from typing import Any
 
@@ -33,6 +34,9 @@ NOT_COMPARABLE = ("**Not comparable to the paper.** Reproduced numbers come from
 MISSING_CELL = "—"
 DESCRIPTOR_LABELS = {"pp": "PP"}
 """Header labels of descriptor columns that are not just the capitalised CSV name."""
+OFFICIAL_STAGE = "official"
+"""Checkpoint stage of an imported release (``depthrepro import-release``)."""
+STAGE_LABELS = {"final": "trained (final.pt)", "init": "untrained (init.pt)", OFFICIAL_STAGE: "official release"}
 MARK_LEGEND = "Per block of reported rows: **bold** best, underlined second best (recomputed from the numbers)."
 
 
@@ -74,6 +78,8 @@ class TableDocument:
 
 
 def _fmt(values: np.ndarray, decimals: int) -> str:
+    if np.isnan(values).any():  # a metric the scorer could not compute (its record says why)
+        return MISSING_CELL
     if len(values) == 1:
         return f"{values[0]:.{decimals}f}"
     return f"{values.mean():.{decimals}f} ± {values.std(ddof=1):.{decimals}f}"
@@ -138,10 +144,35 @@ class _Builder:
                                     "Reported", reported, note))
             if not row.method:
                 continue
-            lines.append(self._line("official", row.label, blank, "Official weights", self._dashes(),
-                                    self.context["official"].get(row.method, "")))
+            lines += self._official_lines(row, blank)
             lines += self._reproduction_lines(index, row, blank)
         return lines
+
+    def _delta_line(self, rep: Reproduction, row: ReportedRow, blank: list[str], label: str) -> TableLine:
+        deltas = []
+        for c in self.columns:
+            ours = _scaled(rep, c, self.region).mean()
+            known = c.key in row.metrics and not np.isnan(ours)
+            deltas.append(Cell(f"{ours - row.metrics[c.key]:+.{self.decimals[c.key]}f}" if known else MISSING_CELL))
+        return self._line("delta", row.label, blank, label, deltas, "")
+
+    def _count_and_gaps(self, rep: Reproduction) -> str:
+        """``n``, and why any of the table's metrics is missing from the records."""
+        reasons = dict.fromkeys(reason for rec in rep.records for key, reason in rec.get("missing", {}).items()
+                                if reason and key in {c.key for c in self.columns})
+        return str(len(rep.records)) + (f" (missing: {'; '.join(reasons)})" if reasons else "")
+
+    def _official_lines(self, row: ReportedRow, blank: list[str]) -> list[TableLine]:
+        """The authors' checkpoint scored here, and its Δ to the paper; or why there is none."""
+        rep = self.scores.get((row.official, OFFICIAL_STAGE)) if row.official else None
+        if rep is None:
+            reason = (self.context["official"].get(row.official, "downloaded, but not scored in this run")
+                      if row.official else "no released checkpoint is known for this row")
+            return [self._line("official", row.label, blank, "Official weights", self._dashes(), reason)]
+        where = f"`{row.official}`, {self.context['dataset']}, {rep.resolution}"
+        return [self._line("official", row.label, blank, f"Official weights ({where})",
+                           self._reproduced_cells(rep), self._count_and_gaps(rep)),
+                self._delta_line(rep, row, blank, "Δ Official − Reported")]
 
     def _reproduction_lines(self, index: int, row: ReportedRow, blank: list[str]) -> list[TableLine]:
         chosen = self.placement.get(index)
@@ -159,27 +190,30 @@ class _Builder:
             where += f", {rep.resolution}"
         if self.region != FULL_REGION:
             where += f", region {self.region}"
-        lines = [self._line("reproduced", row.label, descriptors, f"Reproduced ({where})",
-                            self._reproduced_cells(rep), str(len(rep.records)))]
-        deltas = [Cell(f"{_scaled(rep, c, self.region).mean() - row.metrics[c.key]:+.{self.decimals[c.key]}f}")
-                  if c.key in row.metrics else Cell(MISSING_CELL) for c in self.columns]
-        lines.append(self._line("delta", row.label, blank, "Δ Reproduced − Reported", deltas, ""))
-        return lines
+        return [self._line("reproduced", row.label, descriptors, f"Reproduced ({where})",
+                           self._reproduced_cells(rep), self._count_and_gaps(rep)),
+                self._delta_line(rep, row, blank, "Δ Reproduced − Reported")]
 
     def sanity(self) -> tuple[tuple[str, ...], tuple[tuple[str, ...], ...], tuple[str, ...]]:
         header = ("Method", "Weights", *(c.header for c in self.columns), "n")
         rows = []
         for (method, stage), rep in sorted(self.scores.items()):
-            label = "trained (final.pt)" if stage == "final" else "untrained (init.pt)"
+            label = STAGE_LABELS.get(stage, stage)
             rows.append((method, label, *(cell.text for cell in self._reproduced_cells(rep)), str(len(rep.records))))
         verdicts = []
+        column = self.columns[0]  # the table's headline metric (abs_rel for depth tables)
         for method in sorted({m for m, _ in self.scores}):
             if (method, "init") in self.scores and (method, "final") in self.scores:
-                before = self.scores[(method, "init")].values("abs_rel", self.region).mean()
-                after = self.scores[(method, "final")].values("abs_rel", self.region).mean()
-                verdict = "beats" if after < before else "does NOT beat"
+                before = self.scores[(method, "init")].values(column.key, self.region).mean()
+                after = self.scores[(method, "final")].values(column.key, self.region).mean()
+                if np.isnan(before) or np.isnan(after):
+                    verdicts.append(f"{method}: {column.label} is missing, so untrained and trained cannot be "
+                                    "compared on it.")
+                    continue
+                better = after < before if column.lower_is_better else after > before
+                verdict = "beats" if better else "does NOT beat"
                 verdicts.append(f"{method}: the trained network {verdict} the untrained one "
-                                f"(abs_rel {after:.3f} vs {before:.3f}).")
+                                f"({column.label} {after:.3f} vs {before:.3f}).")
         return header, tuple(rows), tuple(verdicts)
 
     def notes(self) -> tuple[str, ...]:
@@ -210,12 +244,28 @@ class _Builder:
         return tuple(lines)
 
 
+def _scaling_text(scaling: dict[str, Any]) -> str:
+    factor = scaling["factor"]
+    if isinstance(factor, dict):  # per sequence (pose protocols)
+        return f"{scaling['kind']} (" + ", ".join(f"{k}: ×{v:.3g}" for k, v in sorted(factor.items())) + ")"
+    return f"{scaling['kind']} ×{factor}"
+
+
 def _record_line(method: str, stage: str, rec: dict[str, Any]) -> str:
     prov, train = rec["provenance"], rec["provenance"]["train"]
     dropped = rec.get("dropped_images") or []
     dropped_text = f" ({len(dropped)} without valid GT left out)" if dropped else ""
+    if stage == OFFICIAL_STAGE:
+        files = ", ".join(f"`{Path(p).name}` `{h[:12]}`" for p, h in train.get("files", {}).items())
+        return (f"{method} official weights ({train.get('params_name', '?')}.yaml, profile "
+                f"{train.get('profile', '?')}): {rec['num_images']} test images{dropped_text}, scaling "
+                f"{_scaling_text(rec['scaling'])}; release files {files} from "
+                f"{train.get('url', '?')}; checkpoint sha256 `{prov['checkpoint.sha256'][:12]}`; git "
+                f"`{prov['git.commit'][:12]}` (dirty: {prov['git.dirty']}); code digest import "
+                f"`{train.get('code.digest', '?')}`, score `{prov['code.digest']}`; MLflow score run "
+                f"`{prov['mlflow_run_id']}`.")
     return (f"{method} {stage} seed {train.get('seed', '?')}: {rec['num_images']} test images{dropped_text}, scaling "
-            f"{rec['scaling']['kind']} ×{rec['scaling']['factor']}; checkpoint sha256 "
+            f"{_scaling_text(rec['scaling'])}; checkpoint sha256 "
             f"`{prov['checkpoint.sha256'][:12]}`, weights init `{train.get('weights_init', '?')}`; "
             f"git `{prov['git.commit'][:12]}` (dirty: {prov['git.dirty']}); code digest train "
             f"`{train.get('code.digest', '?')}`, score `{prov['code.digest']}`; MLflow runs: train "
@@ -227,8 +277,8 @@ def build_table(title: str, columns: Sequence[str | dict | Column], reported: Se
     """The table document: main table, notes, sanity section (untrained vs trained) and footer.
 
     ``context`` holds ``protocol`` (the protocol dict), ``dataset``, ``data_md5``, ``synthetic``,
-    ``profile``, ``configured_methods``, ``implemented_methods`` and ``official`` (method → reason
-    no official row exists); optionally ``descriptors`` (CSV text columns shown after the label,
+    ``profile``, ``configured_methods``, ``implemented_methods`` and ``official`` (release name → why
+    its row has no official numbers); optionally ``descriptors`` (CSV text columns shown after the label,
     default ``("resolution",)``), ``region`` (which region's means a reproduction shows), ``notes``,
     ``missing`` (``MissingTable`` items) and ``unscored_reason`` (why no row of this protocol can be
     reproduced yet).

@@ -18,7 +18,9 @@ from pathlib import Path
 from typing import Any
 
 from depthrepro.report.document import NOT_COMPARABLE
+from depthrepro.report.dynamic_regions import dynamic_region_section
 from depthrepro.report.html import STYLE, inline
+from depthrepro.report.pose_ablation import PoseAblation, pose_ablation_section
 from depthrepro.report.protocol_text import footer_protocol_lines, protocol_line
 from depthrepro.report.result_figures import ReportFigure, Scored
 
@@ -134,14 +136,18 @@ def _provenance(scored: Sequence[Scored]) -> list[str]:
 
 
 def report_page(title: str, synthetic: bool, tables: Sequence[tuple[str, Path]], figures: Sequence[ReportFigure],
-                protocols: Sequence[ProtocolEntry], scored: Sequence[Scored]) -> str:
-    """The whole report page; ``tables`` are ``(name, path of its .html page)`` in display order."""
+                protocols: Sequence[ProtocolEntry], scored: Sequence[Scored],
+                pose_ablations: Sequence[PoseAblation] = (), dynamic_regions: Sequence[Scored] = ()) -> str:
+    """The whole report page; ``tables`` are ``(name, path of its .html page)`` in display order;
+    ``pose_ablations`` the records of `depthrepro pose-ablation`; ``dynamic_regions`` the metrics records of
+    the moving-object comparison."""
     out = ["<!DOCTYPE html>", '<html lang="en">', "<head>", '<meta charset="utf-8">', f"<title>{escape(title)}</title>",
            f"<style>{PAGE_STYLE}</style>", "</head>", "<body>", f"<h1>{escape(title)}</h1>"]
     if synthetic:
         out.append(f'<p class="warning">{inline(NOT_COMPARABLE)}</p>')
     contents = [("tables", "Tables"), *((f"table-{n}", f"Table {n}") for n, _ in tables), ("figures", "Figures"),
-                ("protocols", "Protocols"), ("provenance", "Provenance")]
+                ("dynamic-regions", "Moving objects"), ("pose-ablation", "Pose ablation"), ("protocols", "Protocols"),
+                ("provenance", "Provenance")]
     out += ["<nav><ul>", *(f'<li><a href="#{escape(a)}">{escape(t)}</a></li>' for a, t in contents), "</ul></nav>"]
     out.append('<h2 id="tables">Tables</h2>')
     for name, path in tables:
@@ -149,6 +155,10 @@ def report_page(title: str, synthetic: bool, tables: Sequence[tuple[str, Path]],
     out.append('<h2 id="figures">Figures</h2>')
     for figure in figures:
         out += _figure(figure)
+    out.append('<h2 id="dynamic-regions">Moving objects: full image and dynamic region</h2>')
+    out += dynamic_region_section(dynamic_regions)
+    out.append('<h2 id="pose-ablation">Pose ablation: refined vs raw COLMAP poses</h2>')
+    out += pose_ablation_section(pose_ablations)
     out.append('<h2 id="protocols">Protocols</h2>')
     for entry in protocols:
         out += _protocol(entry)

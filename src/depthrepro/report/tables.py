@@ -26,7 +26,7 @@ from depthrepro.evaluate.protocols import FULL_REGION, load_protocol
 LOWER_IS_BETTER = {"abs_rel", "sq_rel", "rmse", "rmse_log", "log10", "sq_rel_corrected",
                    "t_err", "r_err", "ate_snippet_mean", "ate_snippet_std", "ate_full"}
 HIGHER_IS_BETTER = {"a1", "a2", "a3"}
-CSV_TEXT_COLUMNS = ("table", "row", "block", "method", "source", "note")
+CSV_TEXT_COLUMNS = ("table", "row", "block", "method", "official", "source", "note")
 """CSV columns with a fixed meaning; every other non-metric column is a row descriptor."""
 
 
@@ -193,6 +193,8 @@ class ReportedRow:
     block: str = ""
     note: str = ""
     descriptors: dict[str, str] = field(default_factory=dict)
+    official: str = ""
+    """The official evaluation (``params/releases.yaml``) of the authors' checkpoint behind this row."""
 
 
 def _column_keys(columns: Sequence[str | dict | Column]) -> list[str]:
@@ -203,7 +205,8 @@ def load_reported(path: Path, table: str, columns: Sequence[str | dict | Column]
     """Rows of ``table`` in a reported-numbers CSV; errors name the file, line and column.
 
     Blank metric cells are values the paper does not print. ``method`` may be blank: the row has no
-    registered method and is shown with its reported numbers only.
+    registered method and is shown with its reported numbers only. ``official`` (optional column) names
+    the official evaluation of the authors' released checkpoint behind the row.
     """
     keys = _column_keys(columns)
     rows = []
@@ -228,7 +231,7 @@ def load_reported(path: Path, table: str, columns: Sequence[str | dict | Column]
             rows.append(ReportedRow(record["row"], (record.get("method") or "").strip(),
                                     descriptors.get("resolution", ""), metrics, record["source"], printed,
                                     (record.get("block") or "").strip(), (record.get("note") or "").strip(),
-                                    descriptors))
+                                    descriptors, (record.get("official") or "").strip()))
     if not rows:
         raise ValueError(f"{path}: no rows for table {table!r}")
     return rows
@@ -259,10 +262,11 @@ class Reproduction:
 
 
 def group_scores(records: list[dict]) -> dict[tuple[str, str], Reproduction]:
-    """Metrics records keyed by (method, checkpoint stage)."""
+    """Metrics records keyed by (method, checkpoint stage); an imported release by (release, "official")."""
     groups: dict[tuple[str, str], Reproduction] = {}
     for rec in records:
-        key = (rec["provenance"]["method"], rec["provenance"]["weights"])
+        prov = rec["provenance"]
+        key = (prov.get("release") or prov["method"], prov["weights"])
         groups.setdefault(key, Reproduction(*key)).records.append(rec)
     return groups
 

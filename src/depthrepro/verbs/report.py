@@ -16,12 +16,8 @@ import yaml
 from depthrepro.io.atomic import atomic_write_text
 from depthrepro.report.figures import write_png
 from depthrepro.report.page import ProtocolEntry, report_page
-from depthrepro.report.result_figures import (
-    Scored,
-    depth_figures,
-    training_curve_figure,
-    trajectory_figures,
-)
+from depthrepro.report.pose_figures import pose_trajectory_figures
+from depthrepro.report.result_figures import Scored, depth_figures, training_curve_figure
 from depthrepro.report.tables import load_table_protocol, load_table_specs
 
 
@@ -29,8 +25,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--tables", type=Path, nargs="+", required=True,
                    help="table pages from `depthrepro table`, results/tables/<table>.html, in display order")
     p.add_argument("--metrics", type=Path, nargs="*", default=[], help="metrics JSON files from `depthrepro score`")
-    p.add_argument("--poses", type=Path, nargs="*", default=[],
-                   help="pose predictions (.npz with relative_poses, method, sequence and optionally gt_poses)")
+    p.add_argument("--pose-ablation", type=Path, nargs="*", default=[],
+                   help="records of `depthrepro pose-ablation` (GasMono's refined vs raw COLMAP poses)")
+    p.add_argument("--dynamic-regions", type=Path, nargs="*", default=[],
+                   help="metrics JSON files under protocols with a dynamic region, shown side by side")
     p.add_argument("--dataset", required=True, help="key of params/datasets.yaml")
     p.add_argument("--profile", required=True)
     p.add_argument("--out", type=Path, required=True, help="the page, results/report.html")
@@ -40,9 +38,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--results-dir", type=Path, default=Path("results"), help="holds mlflow.db")
 
 
-def _read_json(path: Path) -> dict[str, Any]:
+def _read_json(path: Path, what: str = "metrics file") -> dict[str, Any]:
     if not path.is_file():
-        raise SystemExit(f"{path}: metrics file not found")
+        raise SystemExit(f"{path}: {what} not found")
     return json.loads(path.read_text())
 
 
@@ -98,15 +96,20 @@ def run(args: argparse.Namespace) -> int:
     scored = [(path, _read_json(path)) for path in args.metrics]
     protocols_file = args.params_dir / "protocols.yaml"
 
-    figures = [*depth_figures(scored, _method_params(args.params_dir, scored), protocols_file, args.figure_images),
+    depth_scored = [(path, record) for path, record in scored if record["protocol"].get("kind") != "pose"]
+    figures = [*depth_figures(depth_scored, _method_params(args.params_dir, depth_scored), protocols_file,
+                              args.figure_images),
                training_curve_figure(_train_records(scored), args.results_dir),
-               *trajectory_figures(args.poses)]
+               *pose_trajectory_figures(scored)]
     for figure in figures:
         if figure.png is not None:
             write_png(args.figures_dir / f"{figure.name}.png", figure.png)
     protocols = _protocols(scored, [specs[name].protocol for name, _ in tables], protocols_file)
     title = f"depthrepro report: {args.dataset}, profile {args.profile}"
-    page = report_page(title, datasets[args.dataset]["source"] == "synthetic", tables, figures, protocols, scored)
+    ablations = [(path, _read_json(path, "pose-ablation record")) for path in args.pose_ablation]
+    dynamic = [(path, _read_json(path)) for path in args.dynamic_regions]
+    page = report_page(title, datasets[args.dataset]["source"] == "synthetic", tables, figures, protocols, scored,
+                       ablations, dynamic)
     atomic_write_text(args.out, page)
     drawn = sum(figure.png is not None for figure in figures)
     print(f"{args.out}: {len(tables)} tables, {drawn} figures, {len(scored)} reproduced numbers")

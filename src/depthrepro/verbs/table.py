@@ -9,6 +9,7 @@ from pathlib import Path
 import yaml
 
 from depthrepro.io.atomic import atomic_write_text
+from depthrepro.prepare.releases import load_releases
 from depthrepro.provenance.repo_state import dvc_hash
 from depthrepro.report.html import render_html
 from depthrepro.report.latex import render_latex
@@ -34,6 +35,20 @@ def _formats(value: str) -> list[str]:
     return list(dict.fromkeys(formats))
 
 
+def _official_reasons(reported: list, params_dir: Path, csv_path: Path) -> dict[str, str]:
+    """Release name → why its row shows no official numbers (read when no metrics file came for it)."""
+    named = sorted({row.official for row in reported if row.official})
+    if not named:
+        return {}
+    releases = load_releases(params_dir / "releases.yaml", params_dir / "downloads.yaml")
+    unknown = [name for name in named if name not in releases]
+    if unknown:
+        raise SystemExit(f"{csv_path}: official column names {unknown}, which are not in "
+                         f"{params_dir / 'releases.yaml'}")
+    return {name: ("downloaded, but not scored in this run" if releases[name].downloaded()
+                   else f"checkpoint not downloaded: {releases[name].download_hint()}") for name in named}
+
+
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--table", required=True, help="key of params/tables.yaml")
     p.add_argument("--dataset", required=True)
@@ -42,6 +57,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="the Markdown path, results/tables/<table>.md; other formats go next to it "
                         "with their own suffix (.tex, .html)")
     p.add_argument("--formats", type=_formats, default=["md"], help="comma-separated subset of md,tex,html")
+    p.add_argument("--unscored", default="",
+                   help="why this run scores no row of the table (e.g. its test data is not prepared)")
     p.add_argument("--params-dir", type=Path, default=Path("params"))
     p.add_argument("metrics", type=Path, nargs="*", help="metrics JSON files from `depthrepro score`")
 
@@ -65,9 +82,9 @@ def run(args: argparse.Namespace) -> int:
         "protocol": protocol, "dataset": args.dataset, "profile": args.profile,
         "data_md5": dvc_hash(Path("data.dvc")), "synthetic": datasets[args.dataset]["source"] == "synthetic",
         "configured_methods": configured, "implemented_methods": implemented,
-        "official": {m: "checkpoint not downloaded" for m in implemented},
+        "official": _official_reasons(reported, args.params_dir, spec.reported),
         "descriptors": spec.descriptors, "region": spec.region, "notes": spec.notes, "missing": spec.missing,
-        "unscored_reason": spec.unscored or unscored_reason(protocol),
+        "unscored_reason": args.unscored or spec.unscored or unscored_reason(protocol),
     }
     scores = group_scores(records)
     for fmt in args.formats:

@@ -12,6 +12,7 @@ import yaml
 
 from depthrepro.data.formats import DataSources, EvenSubset, training_dataset
 from depthrepro.io.atomic import atomic_write_json
+from depthrepro.methods.params_file import load_method_params, model_config
 from depthrepro.methods.registry import build_method
 from depthrepro.provenance.code_digest import code_digest
 from depthrepro.provenance.repo_state import dvc_hash, file_sha256, git_state
@@ -37,17 +38,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--threads", type=int, default=1, help="CPU threads of the job, shared by its processes")
     p.add_argument("--params-dir", type=Path, default=Path("params"))
     p.add_argument("--results-dir", type=Path, default=Path("results"))
-
-
-def load_method_params(params_dir: Path, method: str, profile: str) -> tuple[dict, dict]:
-    """(method params file, its `profile` entry), with errors naming the file and key."""
-    path = params_dir / "methods" / f"{method}.yaml"
-    if not path.is_file():
-        raise SystemExit(f"{path}: no params file for method {method!r}")
-    params = yaml.safe_load(path.read_text())
-    if profile not in params.get("profiles", {}):
-        raise SystemExit(f"{path}: no profile {profile!r} under profiles")
-    return params, params["profiles"][profile]
 
 
 def _dependencies(pairs: list[str], params: dict, path: Path) -> dict[str, Path]:
@@ -117,7 +107,7 @@ def _train(args: argparse.Namespace) -> int:
     torch.set_num_threads(max(1, args.threads // _processes(prof, where)))
     dataset_cfg = yaml.safe_load((args.params_dir / "datasets.yaml").read_text())[args.dataset]
     # a profile may override model keys (e.g. an earlier teacher freeze so a short run reaches it)
-    model_cfg = {**params["model"], **prof.get("model", {}), "height": prof["height"], "width": prof["width"]}
+    model_cfg = model_config(params, prof)
     device, rank = join_process_group()
     seed_everything(args.seed, deterministic=prof.get("deterministic", False))
 

@@ -29,6 +29,13 @@ def run_snakemake(workdir: Path, *args: str, env: dict[str, str] | None = None) 
                           env=env or tool_env(), capture_output=True, text=True)
 
 
+def all_tables(workdir: Path) -> subprocess.CompletedProcess:
+    """`snakemake all_tables` on two cores and one GPU slot; fails the test, with the log's tail, unless it succeeds."""
+    run = run_snakemake(workdir, "all_tables", "--cores", "2", "--resources", "gpu=1")
+    assert run.returncode == 0, run.stdout[-4000:] + run.stderr[-8000:]
+    return run
+
+
 def copy_project(repo_root: Path, work: Path, config: str) -> Path:
     """The project's files (tracked and untracked, not ignored) copied into `work`, with `config` as tiny.yaml."""
     listed = subprocess.run(["git", "ls-files", "-co", "--exclude-standard"], cwd=repo_root, capture_output=True,

@@ -123,7 +123,8 @@ def test_score_poses_direction_and_scale_on_a_long_constructed_drive(world: Path
             batch = [motions.pop(0) for _ in range(len(a))]
             return torch.from_numpy(np.stack(batch))
 
-    monkeypatch.setattr(predict_poses, "build_method", lambda name, cfg: Oracle())
+    real_load = predict_poses.load_trained
+    monkeypatch.setattr(predict_poses, "load_trained", lambda path: (real_load(path)[0], Oracle()))
     predict(world, workdir / "oracle.npz")
     record = score(workdir / "long", workdir / "m.json", "kitti_odom_segments_featdepth", f"10={workdir / 'oracle.npz'}")
     assert record["mean"]["seq10_t_err"] == pytest.approx(0.0, abs=1e-6)

@@ -13,18 +13,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
-import torch
-from PIL import Image
 
-from depthrepro.data.kitti_raw import (
-    OTHER_SIDE,
-    AugmentConfig,
-    FrameId,
-    KittiRawDataset,
-    intrinsics_at,
-    load_rgb,
-    to_tensor,
-)
+from depthrepro.data.kitti_raw import OTHER_SIDE, AugmentConfig, FrameId, KittiRawDataset, KittiTestSamples
 from depthrepro.io.kitti_odometry import SIDE_TO_IMAGE_FOLDER, OdomSplitEntry, sequence_dir
 
 NUM_SCALES = 4
@@ -58,38 +48,19 @@ class KittiOdometryDataset(KittiRawDataset):
         return frame_path(self.root, entry, frame_id, self.image_ext)
 
 
-class KittiOdometryTestSamples(torch.utils.data.Dataset):
-    """Un-augmented test samples of `odom` split lines: `("color", f, 0)` (3, H, W) in [0, 1] for every
-    frame id (Lanczos-resized, as the training pyramid's first level), `("K", s)` and `("inv_K", s)` (4, 4)
-    for s in 0..3. A lookup frame outside the sequence is all zeros, as `KittiTestSamples` does for KITTI raw;
-    `missing_frames` lists them so that a caller needing every frame (pose pairs) can refuse."""
+class KittiOdometryTestSamples(KittiTestSamples):
+    """Un-augmented test samples of `odom` split lines, as `KittiTestSamples` gives them for KITTI raw
+    (Lanczos-resized colour of every frame id, a lookup frame outside the sequence all zeros, `K`/`inv_K`);
+    `missing_frames` lists the absent images so that a caller needing every frame (pose pairs) can refuse."""
 
     def __init__(self, root: Path, entries: Sequence[OdomSplitEntry], height: int, width: int,
                  intrinsics: np.ndarray, frame_ids: Sequence[FrameId] = (0,), image_ext: str = "png") -> None:
-        self.root, self.entries = Path(root), list(entries)
-        self.height, self.width, self.image_ext = height, width, image_ext
-        self.intrinsics = np.asarray(intrinsics, dtype=np.float32)
-        self.frame_ids = list(frame_ids)
+        super().__init__(root, list(entries), height, width, intrinsics, list(frame_ids), image_ext)
 
-    def __len__(self) -> int:
-        return len(self.entries)
+    def _frame_path(self, entry: OdomSplitEntry, f: FrameId) -> Path:
+        return frame_path(self.root, entry, f, self.image_ext)
 
     def missing_frames(self) -> list[Path]:
         """Images of the requested frames that do not exist, in line order."""
         return [path for entry in self.entries for f in self.frame_ids
-                if not (path := frame_path(self.root, entry, f, self.image_ext)).is_file()]
-
-    def __getitem__(self, index: int) -> dict:
-        entry = self.entries[index]
-        sample: dict = {}
-        for f in self.frame_ids:
-            path = frame_path(self.root, entry, f, self.image_ext)
-            if f != 0 and not path.is_file():
-                sample[("color", f, 0)] = torch.zeros(3, self.height, self.width)
-                continue
-            sample[("color", f, 0)] = to_tensor(load_rgb(path).resize((self.width, self.height), Image.LANCZOS))
-        for s in range(NUM_SCALES):
-            K = intrinsics_at(self.intrinsics, self.height // 2**s, self.width // 2**s)
-            sample[("K", s)] = torch.from_numpy(K)
-            sample[("inv_K", s)] = torch.from_numpy(np.linalg.pinv(K).astype(np.float32))
-        return sample
+                if not (path := self._frame_path(entry, f)).is_file()]

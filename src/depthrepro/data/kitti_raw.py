@@ -174,11 +174,14 @@ class KittiTestSamples(torch.utils.data.Dataset):
     def __len__(self) -> int:
         return len(self.entries)
 
+    def _frame_path(self, e: SplitEntry, f: FrameId) -> Path:
+        return image_path(self.root, e.folder, e.frame + int(f), e.side, self.image_ext)
+
     def __getitem__(self, index: int) -> dict:
         e = self.entries[index]
         sample: dict = {}
         for f in self.frame_ids:
-            path = image_path(self.root, e.folder, e.frame + int(f), e.side, self.image_ext)
+            path = self._frame_path(e, f)
             if f != 0 and not path.is_file():
                 sample[("color", f, 0)] = torch.zeros(3, self.height, self.width)
                 continue

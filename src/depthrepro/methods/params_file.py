@@ -22,3 +22,4 @@ def load_method_params(params_dir: Path, name: str, profile: str) -> tuple[dict[
 def model_config(params: dict[str, Any], profile: dict[str, Any]) -> dict[str, Any]:
     """The constructor config: the file's `model`, the profile's `model` overrides, its height and width."""
     return {**params["model"], **profile.get("model", {}), "height": profile["height"], "width": profile["width"]}
+

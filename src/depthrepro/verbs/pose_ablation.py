@@ -29,7 +29,7 @@ from depthrepro.evaluate.relative_pose_errors import ERROR_NAMES, SequenceErrors
 from depthrepro.io.atomic import atomic_write_json
 from depthrepro.io.kitti_odometry import read_poses
 from depthrepro.io.nyuv2 import NyuSplitEntry, scene_poses_path
-from depthrepro.methods.registry import build_method
+from depthrepro.methods.checkpoint_file import load_trained
 from depthrepro.provenance.code_digest import code_digest
 from depthrepro.provenance.repo_state import dvc_hash, file_sha256, git_state
 from depthrepro.provenance.tracking import tracked_run
@@ -115,12 +115,10 @@ def run(args: argparse.Namespace) -> int:
     torch.set_num_threads(args.threads)
     if args.batch_size < 1:
         raise SystemExit(f"--batch-size must be at least 1, got {args.batch_size}")
-    ckpt = torch.load(args.checkpoint, map_location="cpu", weights_only=False)
+    ckpt, method = load_trained(args.checkpoint)
     cfg = ckpt["model_cfg"]
-    method = build_method(ckpt["method"], cfg)
     if not hasattr(method, "predict_refined_poses"):
         raise SystemExit(f"{args.checkpoint}: method {ckpt['method']!r} has no refined poses to compare")
-    method.load_checkpoint_state(ckpt["state"])
     method.eval()
     dataset = NyuTrainDataset(args.images, args.split_file, args.coarse_poses, cfg["height"], cfg["width"],
                               is_train=False, augment=None, image_ext=ckpt["data"].get("image_ext", "jpg"))

@@ -24,8 +24,8 @@ import yaml
 from depthrepro.data.cross_dataset import CrossDatasetTest, load_test_input
 from depthrepro.data.formats import test_dataset, test_image_paths
 from depthrepro.geometry.camera import disp_to_depth
+from depthrepro.methods.checkpoint_file import load_trained
 from depthrepro.methods.config import stereo_training_baseline
-from depthrepro.methods.registry import build_method
 from depthrepro.provenance.repo_state import file_sha256
 
 
@@ -60,10 +60,8 @@ def _inverse_depth(method: torch.nn.Module, x: torch.Tensor | dict,
 
 def run(args: argparse.Namespace) -> int:
     torch.set_num_threads(args.threads)
-    ckpt = torch.load(args.checkpoint, map_location="cpu", weights_only=False)
+    ckpt, method = load_trained(args.checkpoint)
     cfg = ckpt["model_cfg"]
-    method = build_method(ckpt["method"], cfg)
-    method.load_checkpoint_state(ckpt["state"])
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     method.to(device).eval()
 

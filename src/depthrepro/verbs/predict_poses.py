@@ -20,7 +20,7 @@ import yaml
 
 from depthrepro.data.kitti_odometry import KittiOdometryTestSamples, frame_path
 from depthrepro.io.kitti_odometry import read_odom_split
-from depthrepro.methods.registry import build_method
+from depthrepro.methods.checkpoint_file import load_trained
 from depthrepro.provenance.repo_state import file_sha256
 
 IMAGE_EXT = "png"
@@ -57,12 +57,10 @@ def sequence_of(split_file: Path) -> str:
 def run(args: argparse.Namespace) -> int:
     torch.set_num_threads(args.threads)
     sequence = sequence_of(args.split_file)
-    ckpt = torch.load(args.checkpoint, map_location="cpu", weights_only=False)
+    ckpt, method = load_trained(args.checkpoint)
     cfg = ckpt["model_cfg"]
-    method = build_method(ckpt["method"], cfg)
     if not hasattr(method, "predict_relative_pose"):
         raise SystemExit(f"{args.checkpoint}: method {ckpt['method']!r} predicts no relative poses")
-    method.load_checkpoint_state(ckpt["state"])
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     method.to(device).eval()
 

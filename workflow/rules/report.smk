@@ -33,7 +33,7 @@ LIBS_REPORT = library_versions(["numpy", "opencv-python-headless", "pillow", "ma
 
 def report_files(wildcards):
     """Metrics of every configured table and what the figures read behind them, per input name (a pose
-    table: its pose predictions)."""
+    table: its pose predictions), and the pose evaluations of params/report.yaml `odometry_poses`."""
     files = {"metrics": set(), "predictions": set(), "gt": set(), "train": set(), "pose_predictions": set()}
     for table in config["tables"]:
         protocol = TABLES[table]["protocol"]
@@ -53,6 +53,14 @@ def report_files(wildcards):
                         split = protocol_split(protocol)
                         files["predictions"].add(PRED.format(weights=weights, **run) + f"/{split}.npz")
                         files["gt"].add(f"{PREP}/gt/{split}.npz")
+    for method, protocol in _load_yaml("params/report.yaml")["odometry_poses"].items():
+        if method not in config["methods"] or not pose_sequences(protocol) or tree_missing("kitti_odometry"):
+            continue
+        for seed in config["seeds"]:
+            for weights in ("init", "final"):
+                run = {"method": method, "seed": seed, "weights": weights}
+                files["metrics"].add(METRICS.format(**run) + f"/{protocol}.json")
+                files["pose_predictions"].update(pose_prediction_files(protocol, **run).values())
     return {name: sorted(paths) for name, paths in files.items()}
 
 

@@ -22,7 +22,7 @@ rule table:
         "results/logs/table/{table}.log",
     shell:
         "depthrepro table --table {wildcards.table} --dataset {DATASET} --profile {PROFILE} "
-        "--unscored {params.data_missing:q} "
+        "--unscored={params.data_missing:q} "
         "--out {output.md} --formats md,tex,html {input.metrics} {input.official} > {log} 2>&1"
 
 

@@ -360,6 +360,70 @@ def test_optimisation_decreases_the_loss() -> None:
     assert losses[-1] < 0.8 * losses[0], losses
 
 
+def mirrored(inputs: dict[Any, torch.Tensor]) -> dict[Any, torch.Tensor]:
+    """The batch as a flipped sample sees it: every image and the hint mirrored, the baseline negated."""
+    out = {key: value.flip(-1) if value.dim() == 4 else value for key, value in inputs.items()}
+    out["stereo_T"] = inputs["stereo_T"].clone()
+    out["stereo_T"][:, 0, 3] *= -1
+    return out
+
+
+def loss_at_constant_disparity(model: EPCDepth, inputs: dict[Any, torch.Tensor], sigmoid: float,
+                               monkeypatch: pytest.MonkeyPatch) -> float:
+    """`training_step`'s loss when all ten outputs are the constant sigmoid disparity `sigmoid`."""
+    monkeypatch.setattr(model, "forward", lambda x: [torch.full((x.shape[0], 1, HEIGHT, WIDTH), sigmoid)] * 10)
+    with torch.no_grad():
+        loss, _ = model.training_step(inputs)
+    return loss.item()
+
+
+@pytest.mark.parametrize("flip", [False, True])
+def test_loss_prefers_the_true_disparity_to_the_maximum(flip: bool, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Exact stereo views: the whole loss (warp, hint units, masks) is far lower at the true disparity
+    than at the maximum one, for the right-camera baseline and for a flipped sample's negated one,
+    and it rises when the baseline sign is wrong."""
+    model = make_model(use_data_graft=False)
+    inputs = mirrored(synthetic_batch()) if flip else synthetic_batch()
+    c = model.config
+    true_depth = FX_RATIO * WIDTH * 0.1 / SHIFT_PX
+    true_sigmoid = (1 / true_depth - 1 / c.max_depth) / (1 / c.min_depth - 1 / c.max_depth)
+    at_truth = loss_at_constant_disparity(model, inputs, true_sigmoid, monkeypatch)
+    at_maximum = loss_at_constant_disparity(model, inputs, 1.0, monkeypatch)
+    assert at_truth < 0.1 * at_maximum, (at_truth, at_maximum)
+    wrong_sign = {**inputs, "stereo_T": mirrored(inputs)["stereo_T"]}
+    assert loss_at_constant_disparity(model, wrong_sign, true_sigmoid, monkeypatch) > 5 * at_truth
+
+
+def first_step_change(learning_rate: float) -> float:
+    """Largest change of an output's mean disparity after one Adam step from random weights."""
+    model = make_model(use_data_graft=False).train()
+    inputs = synthetic_batch(batch=4)
+    with torch.no_grad():
+        before = torch.stack([d.mean() for d in model(inputs[("color_aug", 0, 0)])])
+    optimizer = torch.optim.Adam(model.parameters(), lr=learning_rate)
+    loss, _ = model.training_step(inputs)
+    optimizer.zero_grad()
+    loss.backward()
+    optimizer.step()
+    with torch.no_grad():
+        after = torch.stack([d.mean() for d in model(inputs[("color_aug", 0, 0)])])
+    return (after - before).abs().max().item()
+
+
+def test_smoke_warmup_keeps_the_first_step_small() -> None:
+    """From random weights a full-rate Adam step moves an output's mean disparity by over 0.2; in the
+    smoke run that sent the decoder to the maximum disparity, where no loss term pulls it back. The
+    smoke profile (scratch weights) must start at a fraction of the rate."""
+    torch.set_num_threads(1)
+    params = yaml.safe_load((REPO_ROOT / "params" / "methods" / "epcdepth.yaml").read_text())
+    profile = params["profiles"]["smoke"]
+    assert profile["weights_init"] == "scratch"
+    schedule = Schedule.from_profile(profile, "epcdepth.yaml profiles.smoke")
+    assert first_step_change(schedule.learning_rate) > 0.2
+    assert first_step_change(schedule.learning_rate * schedule.warmup.factor(0)) < 0.05
+    assert schedule.warmup.iters >= len(range(0, profile["train_samples"], profile["batch_size"]))
+
+
 # ---------------------------------------------------------------- checkpoints
 
 def test_checkpoint_round_trip(tmp_path: Path) -> None:

@@ -23,7 +23,7 @@ pytestmark = pytest.mark.e2e
 CONFIG = """\
 dataset: synthetic_kitti_tiny
 profile: smoke
-methods: [featdepth]
+methods: [featdepth_odom]
 seeds: [0]
 tables: [featdepth_vo]
 """
@@ -40,7 +40,7 @@ def pose_run(tiny_project: Callable[[str, str], Path]) -> Path:
 def test_featdepth_odom_is_trained_predicted_and_scored(pose_run: Path) -> None:
     record = json.loads((pose_run / f"results/metrics/{RUN}/final/kitti_odom_segments_featdepth.json").read_text())
     assert record["protocol"]["name"] == "kitti_odom_segments_featdepth"
-    assert record["provenance"]["params_name"] == "featdepth_odom" and record["provenance"]["method"] == "featdepth"
+    assert record["provenance"]["params_name"] == record["provenance"]["method"] == "featdepth_odom"
     assert record["provenance"]["train"]["steps"] > 0
     assert record["mean"] == {"seq09_t_err": None, "seq09_r_err": None, "seq10_t_err": None, "seq10_r_err": None}
     assert "shortest segment (100 m)" in record["missing"]["seq09_t_err"]
@@ -55,7 +55,8 @@ def test_featdepth_odom_is_trained_predicted_and_scored(pose_run: Path) -> None:
 
 def test_the_table_row_and_the_report_come_from_the_pose_metrics(pose_run: Path) -> None:
     table = (pose_run / "results/tables/featdepth_vo.md").read_text()
-    assert re.search(r"\| Ours \(row 1[^|]*\| Reproduced \(smoke, synthetic_kitti_tiny, 64x224\) \| nan \|", table)
+    row = re.search(r"\| Ours \(row 1[^|]*\| Reproduced \(smoke, synthetic_kitti_tiny, 64x224\) \|([^\n]*)", table)
+    assert row and row.group(1).count(" — ") == 4 and "shortest segment (100 m)" in row.group(1), table
     assert "kitti_odom_segments_featdepth" in (pose_run / "results/report.html").read_text()
     again = run_snakemake(pose_run, "all_tables", "-n")
     assert again.returncode == 0 and "Nothing to be done" in again.stdout + again.stderr, again.stdout[-3000:]

@@ -101,6 +101,7 @@ def run(args: argparse.Namespace) -> int:
                               args.figure_images),
                training_curve_figure(_train_records(scored), args.results_dir),
                *pose_trajectory_figures(scored)]
+    args.figures_dir.mkdir(parents=True, exist_ok=True)  # the rule's output folder, even with no figure drawn
     for figure in figures:
         if figure.png is not None:
             write_png(args.figures_dir / f"{figure.name}.png", figure.png)

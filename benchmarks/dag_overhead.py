@@ -36,6 +36,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from depthrepro.io.atomic import atomic_write_json, atomic_write_text
+from depthrepro.provenance.repo_state import copy_worktree
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = Path(__file__).parent / "results"
@@ -174,12 +175,7 @@ def startup(work: Path, repeats: int) -> dict:
 
 def copy_project(work: Path, configfile: Path | None) -> list[str]:
     """The project's files into `work` (as the end-to-end tests do); the --configfile arguments for there."""
-    listed = subprocess.run(["git", "ls-files", "-co", "--exclude-standard"], cwd=ROOT, capture_output=True,
-                            text=True, check=True).stdout.splitlines()
-    for rel in listed:
-        if (ROOT / rel).is_file():
-            (work / rel).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(ROOT / rel, work / rel)
+    copy_worktree(ROOT, work)
     if configfile is None:
         return []
     shutil.copy2(configfile, work / "benchmark_config.yaml")

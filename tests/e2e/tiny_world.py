@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from depthrepro.provenance.repo_state import copy_worktree
+
 # The smallest DAG that trains, predicts, scores and renders a table.
 EVALUATED_CONFIG = """\
 dataset: synthetic_kitti_tiny
@@ -38,12 +40,7 @@ def all_tables(workdir: Path) -> subprocess.CompletedProcess:
 
 def copy_project(repo_root: Path, work: Path, config: str) -> Path:
     """The project's files (tracked and untracked, not ignored) copied into `work`, with `config` as tiny.yaml."""
-    listed = subprocess.run(["git", "ls-files", "-co", "--exclude-standard"], cwd=repo_root, capture_output=True,
-                            text=True, check=True).stdout.splitlines()
-    for rel in listed:
-        if (repo_root / rel).is_file():
-            (work / rel).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(repo_root / rel, work / rel)
+    copy_worktree(repo_root, work)
     (work / "tiny.yaml").write_text(config)
     return work
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import shutil
 import subprocess
 from pathlib import Path
 
@@ -39,3 +40,13 @@ def file_sha256(path: Path, chunk: int = 1 << 20) -> str:
         while block := f.read(chunk):
             h.update(block)
     return h.hexdigest()
+
+
+def copy_worktree(repo: Path, work: Path) -> None:
+    """The checkout's files (tracked, and untracked but not ignored) copied into `work`, keeping their times."""
+    listed = subprocess.run(["git", "ls-files", "-co", "--exclude-standard"], cwd=repo, capture_output=True,
+                            text=True, check=True).stdout.splitlines()
+    for rel in listed:
+        if (repo / rel).is_file():
+            (work / rel).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(repo / rel, work / rel)

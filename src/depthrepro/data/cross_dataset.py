@@ -31,6 +31,7 @@ from PIL import Image
 from depthrepro.data.formats import test_dataset, test_image_paths
 from depthrepro.data.kitti_odometry import KittiOdometryTestSamples
 from depthrepro.io.kitti_odometry import OdomSplitEntry, centre_crop_box, read_keyframes
+from depthrepro.io.mapping_keys import check_mapping_keys
 
 READERS = ("nyu_h5", "odometry_keyframes")
 MODEL_SIZE = "model"
@@ -75,15 +76,7 @@ def _ints(where: str, key: str, value: Any, length: int) -> tuple[int, ...]:
 
 
 def _parse(where: str, split: str, entry: Any) -> CrossDatasetInput:
-    if not isinstance(entry, dict):
-        raise ValueError(f"{where}: expected a mapping")
-    missing = [key for key in _REQUIRED if key not in entry]
-    if missing:
-        raise ValueError(f"{where}: missing key(s) {missing}; expected {list(_REQUIRED)}")
-    unknown = sorted(set(entry) - set(_REQUIRED) - set(_OPTIONAL))
-    if unknown:
-        raise ValueError(f"{where}: unknown key(s) {unknown}; expected {list(_REQUIRED)} and optionally "
-                         f"{list(_OPTIONAL)}")
+    check_mapping_keys(where, entry, _REQUIRED, _OPTIONAL)
     reader = entry["reader"]
     if reader not in READERS:
         raise ValueError(f"{where}: 'reader' must be one of {list(READERS)}, got {reader!r}")

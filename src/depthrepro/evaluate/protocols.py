@@ -23,6 +23,7 @@ import yaml
 
 from depthrepro.evaluate.metrics import ALL_METRIC_NAMES
 from depthrepro.geometry.stereo import STANDARD_STEREO_BASELINE
+from depthrepro.io.mapping_keys import check_mapping_keys
 
 GT_SOURCES: tuple[str, ...] = ("velodyne", "annotated", "nyu_labelled")
 MASKS: tuple[str, ...] = ("range_and_crop", "gt_positive", "positive_capped")
@@ -187,15 +188,7 @@ def number(where: str, key: str, value: Any) -> float:
 
 def check_entry_keys(where: str, entry: Any, required: Sequence[str], optional: Sequence[str]) -> None:
     """A protocol entry must be a mapping with every `required` key and nothing beyond `optional`."""
-    if not isinstance(entry, dict):
-        raise ProtocolError(f"{where}: expected a mapping")
-    missing = [key for key in required if key not in entry]
-    if missing:
-        raise ProtocolError(f"{where}: missing key(s) {missing}")
-    unknown = sorted(set(entry) - set(required) - set(optional))
-    if unknown:
-        raise ProtocolError(f"{where}: unknown key(s) {unknown}; expected {list(required)} "
-                            f"and optionally {list(optional)}")
+    check_mapping_keys(where, entry, required, optional, ProtocolError)
 
 
 def text_list(where: str, key: str, value: Any) -> tuple[str, ...]:

@@ -50,3 +50,21 @@ def test_official_metrics_link_the_import_record_and_the_released_files(tmp_path
     assert "training run" not in links
     released.write_text("another file")
     assert {link.name: link for link in audit_metrics(metrics)}["released file"].status == "MISMATCH"
+
+
+def test_a_run_on_a_raw_companion_tree_links_its_images_to_the_raw_data(tmp_path: Path) -> None:
+    """Trees read as rendered or downloaded (no prepared JPEG hash) are recorded as raw images, and audit agrees."""
+    prov = _provenance(tmp_path, "final")
+    images = tmp_path / "nyuv2"
+    _write(images / "manifest.json", json.dumps({"dataset": "nyuv2"}))
+    _write(Path(prov["checkpoint"]).parent / "train.json", json.dumps({"mlflow_run_id": "run"}))
+    prov["train"] = {"mlflow_run_id": "run", "prepared.images": str(images), "prepared.jpeg_sha256": "raw images"}
+    prov.update({"predictions": str(tmp_path / "p.npz"), "predictions.sha256": _write(tmp_path / "p.npz", "p"),
+                 "gt": str(tmp_path / "gt.npz"), "gt.sha256": _write(tmp_path / "gt.npz", "g")})
+    metrics = tmp_path / "m.json"
+    metrics.write_text(json.dumps({"protocol": {"name": "nyu"}, "mean": {}, "provenance": prov}))
+    links = {link.name: link for link in audit_metrics(metrics, tmp_path / "absent.dvc")}
+    assert links["prepared images"].status == "ok"
+    _write(images / "manifest.json", json.dumps({"jpeg_tree_sha256": "abc"}))
+    links = {link.name: link for link in audit_metrics(metrics, tmp_path / "absent.dvc")}
+    assert links["prepared images"].status == "MISMATCH"

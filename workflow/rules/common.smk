@@ -49,13 +49,12 @@ for _t in config["tables"]:
         raise ValueError(f"config table {_t!r} is not in params/tables.yaml (known: {', '.join(TABLES)})")
 
 
-# Files under resources/ (ImageNet weights, released checkpoints) by destination → catalogue name.
-RESOURCE_ARCHIVES = {
-    a["dest"]: a["name"]
-    for group in _load_yaml("params/downloads.yaml")["groups"].values()
-    for a in group["archives"]
-    if a["dest"].startswith("resources/")
+# Every catalogue archive's destination file, by name.
+CATALOGUE_DEST = {
+    a["name"]: a["dest"] for group in _load_yaml("params/downloads.yaml")["groups"].values() for a in group["archives"]
 }
+# Files under resources/ (ImageNet weights, released checkpoints) by destination → catalogue name.
+RESOURCE_ARCHIVES = {dest: name for name, dest in CATALOGUE_DEST.items() if dest.startswith("resources/")}
 
 
 # Official evaluations of the authors' released checkpoints (params/releases.yaml).
@@ -195,9 +194,15 @@ def table_rows(table):
         return tuple(r for r in csv.DictReader(f) if r["table"] == table)
 
 
+# Downloads that need a browser, per companion tree: until they are saved where the catalogue says, the
+# tree cannot be built and its tables say why (`depthrepro download --name <archive>` prints the instructions).
+MANUAL_TREE_ARCHIVES = {"nyuv2": ("sc_depth_nyu", "p2net_nyu_test")}
+
+
 def tree_missing(fmt):
-    """Why the active dataset's tree in a data format cannot be read ("" when it can): synthetic worlds render
-    every tree and KITTI raw has download rules; a real companion tree must have been prepared by hand."""
+    """Why the active dataset's tree in a data format cannot be read or built ("" when it can): synthetic worlds
+    render every tree; KITTI raw and the odometry trees have download and layout rules; NYUv2 needs its manual
+    archives saved first."""
     if DS["source"] == "synthetic" or fmt == "kitti_raw":
         return ""
     tree = DS.get("companions", {}).get(fmt)
@@ -205,8 +210,11 @@ def tree_missing(fmt):
         return f"dataset {DATASET} has no {fmt} tree (params/datasets.yaml, companions)"
     if (ROOT / tree["raw_root"] / "manifest.json").is_file():
         return ""
-    return (f"the {fmt} tree {tree['raw_root']} is not prepared (no manifest.json); the pipeline has no download "
-            "and layout rules for it yet")
+    absent = [name for name in MANUAL_TREE_ARCHIVES.get(fmt, ()) if not (ROOT / CATALOGUE_DEST[name]).is_file()]
+    if absent:
+        return (f"the {fmt} tree needs archive(s) {', '.join(absent)}, downloaded by hand: "
+                f"`depthrepro download --name {absent[0]}` says how")
+    return ""
 
 
 def table_data_missing(table):

@@ -69,6 +69,67 @@ else:
             "depthrepro download --group kitti_depth_annotated --unpack --no-progress --manifest {output} "
             "> {log} 2>&1"
 
+    rule download_odometry:
+        output:
+            f"results/downloads/{DATASET}_odometry.json",
+        params:
+            code=digest("download"),
+        log:
+            f"results/logs/download/{DATASET}_odometry.log",
+        resources:
+            downloads=1,
+        shell:
+            "depthrepro download --group kitti_odometry --group monorec_odometry "
+            "--name split_odom_train_files --name split_odom_val_files --name split_odom_test_files_09 "
+            "--name split_odom_test_files_10 --unpack --no-progress --manifest {output} > {log} 2>&1"
+
+    rule odometry_tree:
+        input:
+            f"results/downloads/{DATASET}_odometry.json",
+            f"results/downloads/{DATASET}_annotated.json",
+        output:
+            f"{format_tree('kitti_odometry_mr')['raw_root']}/manifest.json",
+            [split_file("odometry", part, "kitti_odometry_mr") for part in ("train", "test")],
+            split_file("odom", "train", "kitti_odometry"),
+        params:
+            code=digest("odometry_tree", "verbs.prepare"),
+            out=format_tree("kitti_odometry_mr")["raw_root"],
+        log:
+            f"results/logs/prepare/{DATASET}_odometry_tree.log",
+        shell:
+            "depthrepro prepare odometry-tree --out {params.out} > {log} 2>&1"
+
+    # NYUv2's bundle and P2Net's h5 files are OneDrive pages (manual archives): this rule fails with their
+    # instructions until they are saved where the catalogue says; tables on NYUv2 say so meanwhile.
+    rule download_nyu:
+        output:
+            f"results/downloads/{DATASET}_nyu.json",
+        params:
+            code=digest("download"),
+        log:
+            f"results/logs/download/{DATASET}_nyu.log",
+        resources:
+            downloads=1,
+        shell:
+            "depthrepro download --name sc_depth_nyu --name p2net_nyu_test --name gasmono_split_train_files "
+            "--name gasmono_split_val_files --name gasmono_split_test_files --name epcdepth_nyu_test_list "
+            "--unpack --no-progress --manifest {output} > {log} 2>&1"
+
+    rule nyu_tree:
+        input:
+            f"results/downloads/{DATASET}_nyu.json",
+        output:
+            f"{format_tree('nyuv2')['raw_root']}/manifest.json",
+            [split_file("nyu", part, "nyuv2") for part in ("train", "val", "test")],
+            split_file("nyu_h5", "test", "nyuv2"),
+        params:
+            code=digest("nyu_tree", "verbs.prepare"),
+            out=format_tree("nyuv2")["raw_root"],
+        log:
+            f"results/logs/prepare/{DATASET}_nyu_tree.log",
+        shell:
+            "depthrepro prepare nyu-tree --out {params.out} > {log} 2>&1"
+
     rule check_raw_data:
         input:
             f"results/downloads/{DATASET}_raw.json",

@@ -12,6 +12,15 @@ from pathlib import Path
 
 from depthrepro.provenance.repo_state import dvc_hash, file_sha256
 
+RAW_IMAGES = "raw images"
+"""What a training run records as its image tree's hash when it reads a tree as downloaded or rendered (the
+companion trees): those images are covered by the raw data's hash, not by a prepared JPEG tree's."""
+
+
+def images_tree_hash(manifest: dict) -> str:
+    """The hash a training run records for the image tree whose ``manifest.json`` is ``manifest``."""
+    return manifest.get("jpeg_tree_sha256", RAW_IMAGES)
+
 
 @dataclass(frozen=True)
 class Link:
@@ -66,7 +75,7 @@ def audit_metrics(metrics_path: Path, data_dvc: Path = Path("data.dvc")) -> list
                                                  "profile_params", "model_cfg", "steps")}))
     images = train.get("prepared.images", "")
     manifest = Path(images) / "manifest.json"
-    actual = json.loads(manifest.read_text())["jpeg_tree_sha256"] if manifest.is_file() else ""
+    actual = images_tree_hash(json.loads(manifest.read_text())) if manifest.is_file() else ""
     chain.append(Link("prepared images", str(manifest), train.get("prepared.jpeg_sha256", ""), actual,
                       "MISSING" if not actual else
                       ("ok" if actual == train.get("prepared.jpeg_sha256") else "MISMATCH")))

@@ -12,6 +12,8 @@ STEPS: dict[str, tuple[str, str]] = {
     "gt": ("export_gt", "Export the ground-truth depths of a test split"),
     "depth-hints": ("depth_hints", "Precompute depth hints (12 SGBM matchers, photometric selection) for a split"),
     "colmap-poses": ("colmap_poses", "COLMAP coarse relative poses of the NYUv2 training scenes (GasMono's cpose)"),
+    "odometry-tree": ("odometry_tree", "Lay out the KITTI odometry tree (MonoRec's layout, the odom split) from the downloads"),
+    "nyu-tree": ("nyu_tree", "Lay out the NYUv2 tree (SC-Depth's layout, P2Net's h5 test files) from the downloads"),
     "--report": ("prepare_report", "Measure the prepared data of a dataset against the acceptance numbers"),
 }
 """step -> (module under ``depthrepro.verbs``, description)."""

@@ -14,6 +14,7 @@ from depthrepro.data.formats import DataSources, EvenSubset, training_dataset
 from depthrepro.io.atomic import atomic_write_json
 from depthrepro.methods.params_file import load_method_params, model_config
 from depthrepro.methods.registry import build_method
+from depthrepro.provenance.audit import images_tree_hash
 from depthrepro.provenance.code_digest import code_digest
 from depthrepro.provenance.repo_state import dvc_hash, file_sha256, git_state
 from depthrepro.provenance.tracking import tracked_run
@@ -144,7 +145,7 @@ def _train(args: argparse.Namespace) -> int:
     tags = {"stage": "train", "method": args.method, "dataset": args.dataset, "profile": args.profile,
             "seed": str(args.seed), "code.digest": digest, "git.commit": git["commit"], "git.dirty": git["dirty"],
             "data.md5": dvc_hash(Path("data.dvc")),
-            "prepared.jpeg_sha256": images_manifest.get("jpeg_tree_sha256", "raw images"),
+            "prepared.jpeg_sha256": images_tree_hash(images_manifest),
             "prepared.images": str(args.images),
             "device": str(device), "world_size": str(world), "torch": torch.__version__,
             "weights_init": weights_init,

@@ -236,3 +236,25 @@ def test_chromium_renders_every_table_and_no_broken_image(run: dict, tmp_path: P
     assert dom.count('<table class="provenance">') == 1
     for name in TABLES:
         assert SPECS[name].title in dom
+
+
+def test_runs_no_table_scores_are_listed_with_their_reason(run: dict, tmp_path: Path) -> None:
+    """`--unscored-runs`: each run's row names its params file and the `unscored` reason; a run whose params
+    file gives no reason is refused."""
+    results, page = run["results"], tmp_path / "report.html"
+    record = {**_train_record(results, "featdepth_euroc", tmp_path / "euroc"), "train_samples": 8, "epochs": 1,
+              "steps": 4, "final_loss": 0.25, "samples_per_s": 1.5}
+    train_json = tmp_path / "featdepth_euroc" / "train.json"
+    train_json.parent.mkdir()
+    train_json.write_text(json.dumps(record))
+    common = ["report", "--dataset", "synthetic_kitti", "--profile", "smoke", "--out", str(page),
+              "--figures-dir", str(tmp_path / "figures"), "--results-dir", str(results), "--params-dir", str(PARAMS),
+              "--tables", str(run["tables"][0])]
+    assert main([*common, "--unscored-runs", str(train_json)]) == 0
+    text = page.read_text()
+    section = text[text.index('id="unscored-runs"'):text.index('id="protocols"')]
+    assert "<code>featdepth_euroc</code>" in section and "EuRoC has no depth evaluation protocol" in section
+    assert (tmp_path / "figures" / "training_loss.png").is_file()
+    train_json.write_text(json.dumps({**record, "method": "monodepth2"}))
+    with pytest.raises(SystemExit, match=r"monodepth2\.yaml: no `unscored` reason"):
+        main([*common, "--unscored-runs", str(train_json)])

@@ -173,6 +173,8 @@ COMPANION_FILES = [
     *([split_file("odom", "train", "kitti_odometry")] if "kitti_odometry" in DS.get("companions", {}) else []),
     *([split_file("nyu", part, "nyuv2") for part in ("train", "val", "test")]
       + [split_file("nyu_h5", "test", "nyuv2")] if "nyuv2" in DS.get("companions", {}) else []),
+    *([split_file(sequence, "train", "euroc") for sequence in ("MH_04_difficult", "MH_02_easy")]
+      if "euroc" in DS.get("companions", {}) else []),
 ]
 
 

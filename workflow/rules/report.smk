@@ -75,11 +75,26 @@ def dynamic_region_metrics(wildcards):
             for m in config["methods"] if m in protocols for s in config["seeds"]]
 
 
+def unscored_run_files(wildcards=None):
+    """train.json of every run no table scores: configured params files and the runs they start from
+    (`depends_on`) whose params set no protocol and no pose protocol, when their data tree is available."""
+    names, queue = [], list(config["methods"])
+    while queue:
+        method = queue.pop(0)
+        if method not in names:
+            names.append(method)
+            queue += list(method_params(method).get("depends_on", {}).values())
+    return [f"{CKPT.format(method=m, seed=s)}/train.json" for m in names
+            if method_params(m).get("protocol") is None and not method_params(m).get("pose_protocol")
+            and not tree_missing(method_format(m)) for s in config["seeds"]]
+
+
 rule report:
     input:
         unpack(report_files),
         dynamic_regions=dynamic_region_metrics,
         pose_ablation=pose_ablation_files,
+        unscored_runs=unscored_run_files,
         tables=expand("results/tables/{table}.html", table=config["tables"]),
         images=f"{PREP}/jpeg/manifest.json",
         params=["params/tables.yaml", "params/protocols.yaml", "params/datasets.yaml", "params/report.yaml"],
@@ -95,4 +110,5 @@ rule report:
     shell:
         "depthrepro report --dataset {DATASET} --profile {PROFILE} --out {output.html} "
         "--figures-dir {output.figures} --tables {input.tables} --metrics {input.metrics} "
-        "--dynamic-regions {input.dynamic_regions} --pose-ablation {input.pose_ablation} > {log} 2>&1"
+        "--dynamic-regions {input.dynamic_regions} --pose-ablation {input.pose_ablation} "
+        "--unscored-runs {input.unscored_runs} > {log} 2>&1"

@@ -3,7 +3,9 @@
 `kitti_raw`: monodepth2's KITTI raw loader (optionally with depth hints); `kitti_odometry`: the same
 loader over monodepth2's `odom` split of KITTI odometry; `kitti_odometry_mr`: the MonoRec-layout odometry
 branch of the dynamic multi-frame method; `nyuv2`: GasMono's SC-Depth-layout NYUv2 with COLMAP coarse poses;
-`nyu_h5`: P2Net's NYUv2 test h5 files (test only; `data.window` cuts the image before the resize).
+`nyu_h5`: P2Net's NYUv2 test h5 files (test only; `data.window` cuts the image before the resize);
+`euroc`: FeatDepth's EuRoC stereo loader over ASL-layout sequences (training only: no EuRoC depth evaluation
+is defined), with the loader's constant pinhole from `data.intrinsics` instead of the dataset's intrinsics.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from depthrepro.data.euroc import EurocDataset, normalised_intrinsics
 from depthrepro.data.kitti_odometry import KittiOdometryDataset, KittiOdometryTestSamples, frame_path
 from depthrepro.data.kitti_odometry_mr import KittiOdometryMR
 from depthrepro.data.kitti_raw import AugmentConfig, KittiRawDataset, KittiTestSamples
@@ -24,7 +27,7 @@ from depthrepro.data.nyuv2 import NyuTestSamples, NyuTrainDataset
 from depthrepro.io import kitti, kitti_odometry, nyuv2
 from depthrepro.io.nyu_h5 import read_h5_list
 
-FORMATS = ("kitti_raw", "kitti_odometry", "kitti_odometry_mr", "nyuv2", "nyu_h5")
+FORMATS = ("kitti_raw", "kitti_odometry", "kitti_odometry_mr", "nyuv2", "nyu_h5", "euroc")
 
 
 @dataclass(frozen=True)
@@ -72,6 +75,13 @@ def _require(value: Any, what: str, fmt: str) -> Any:
     return value
 
 
+def _testable_format(data: Mapping[str, Any], where: str) -> str:
+    fmt = check_format(data, where)
+    if fmt == "euroc":
+        raise ValueError(f"{where}: data.format euroc has no test split (no EuRoC depth evaluation is defined)")
+    return fmt
+
+
 def training_dataset(data: Mapping[str, Any], sources: DataSources, height: int, width: int,
                      frame_ids: Sequence[Any], intrinsics: Any, seed: int,
                      where: str) -> torch.utils.data.Dataset:
@@ -87,6 +97,10 @@ def training_dataset(data: Mapping[str, Any], sources: DataSources, height: int,
         return NyuTrainDataset(sources.images, sources.split_file,
                                _require(sources.coarse_poses, "COLMAP coarse poses", fmt), height, width,
                                is_train=True, augment=augment, seed=seed)
+    if fmt == "euroc":
+        return EurocDataset(sources.images, kitti.read_split_file(sources.split_file), height, width,
+                            list(frame_ids), normalised_intrinsics(data.get("intrinsics"), where), is_train=True,
+                            augment=AugmentConfig.from_dict(augment or {}), seed=seed)
     K = np.asarray(_require(intrinsics, "the dataset's intrinsics", fmt))
     if fmt == "kitti_odometry":
         if data.get("depth_hints"):
@@ -103,7 +117,7 @@ def training_dataset(data: Mapping[str, Any], sources: DataSources, height: int,
 def test_dataset(data: Mapping[str, Any], images: Path, split_file: Path, height: int, width: int,
                  frames: Sequence[Any], intrinsics: Any, where: str) -> torch.utils.data.Dataset:
     """Un-augmented test samples with the frames a method's prediction needs."""
-    fmt = check_format(data, where)
+    fmt = _testable_format(data, where)
     if fmt == "kitti_odometry_mr":
         return KittiOdometryMR(images, split_file, height, width, is_train=False, augment=None)
     if fmt == "nyuv2":
@@ -121,7 +135,7 @@ def test_dataset(data: Mapping[str, Any], images: Path, split_file: Path, height
 
 def test_image_paths(data: Mapping[str, Any], images: Path, split_file: Path, where: str) -> list[Path]:
     """The frame-t image of every test line, in split order (what figures show beside a prediction)."""
-    fmt = check_format(data, where)
+    fmt = _testable_format(data, where)
     if fmt == "kitti_odometry_mr":
         return [kitti_odometry.image_path(images, k.sequence, k.frame)
                 for k in kitti_odometry.read_keyframes(split_file)]

@@ -23,6 +23,7 @@ from depthrepro.report.html import STYLE, inline
 from depthrepro.report.pose_ablation import PoseAblation, pose_ablation_section
 from depthrepro.report.protocol_text import footer_protocol_lines, protocol_line
 from depthrepro.report.result_figures import ReportFigure, Scored
+from depthrepro.report.unscored_runs import UnscoredRun, unscored_runs_section
 
 PAGE_STYLE = STYLE + """
 nav ul { columns: 2; }
@@ -137,16 +138,18 @@ def _provenance(scored: Sequence[Scored]) -> list[str]:
 
 def report_page(title: str, synthetic: bool, tables: Sequence[tuple[str, Path]], figures: Sequence[ReportFigure],
                 protocols: Sequence[ProtocolEntry], scored: Sequence[Scored],
-                pose_ablations: Sequence[PoseAblation] = (), dynamic_regions: Sequence[Scored] = ()) -> str:
+                pose_ablations: Sequence[PoseAblation] = (), dynamic_regions: Sequence[Scored] = (),
+                unscored_runs: Sequence[UnscoredRun] = ()) -> str:
     """The whole report page; ``tables`` are ``(name, path of its .html page)`` in display order;
     ``pose_ablations`` the records of `depthrepro pose-ablation`; ``dynamic_regions`` the metrics records of
-    the moving-object comparison."""
+    the moving-object comparison; ``unscored_runs`` the training runs no table scores."""
     out = ["<!DOCTYPE html>", '<html lang="en">', "<head>", '<meta charset="utf-8">', f"<title>{escape(title)}</title>",
            f"<style>{PAGE_STYLE}</style>", "</head>", "<body>", f"<h1>{escape(title)}</h1>"]
     if synthetic:
         out.append(f'<p class="warning">{inline(NOT_COMPARABLE)}</p>')
     contents = [("tables", "Tables"), *((f"table-{n}", f"Table {n}") for n, _ in tables), ("figures", "Figures"),
-                ("dynamic-regions", "Moving objects"), ("pose-ablation", "Pose ablation"), ("protocols", "Protocols"),
+                ("dynamic-regions", "Moving objects"), ("pose-ablation", "Pose ablation"), ("unscored-runs", "Runs without a table"),
+                ("protocols", "Protocols"),
                 ("provenance", "Provenance")]
     out += ["<nav><ul>", *(f'<li><a href="#{escape(a)}">{escape(t)}</a></li>' for a, t in contents), "</ul></nav>"]
     out.append('<h2 id="tables">Tables</h2>')
@@ -159,6 +162,8 @@ def report_page(title: str, synthetic: bool, tables: Sequence[tuple[str, Path]],
     out += dynamic_region_section(dynamic_regions)
     out.append('<h2 id="pose-ablation">Pose ablation: refined vs raw COLMAP poses</h2>')
     out += pose_ablation_section(pose_ablations)
+    out.append('<h2 id="unscored-runs">Runs without a table</h2>')
+    out += unscored_runs_section(unscored_runs)
     out.append('<h2 id="protocols">Protocols</h2>')
     for entry in protocols:
         out += _protocol(entry)

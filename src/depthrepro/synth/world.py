@@ -1,10 +1,11 @@
-"""The whole synthetic world: KITTI raw, KITTI odometry and NYUv2 trees rendered from one (preset, seed).
+"""The whole synthetic world: KITTI raw, KITTI odometry, NYUv2 and EuRoC trees rendered from one (preset, seed).
 
 Layout under ``root``::
 
     kitti_raw/        see ``depthrepro.synth.kitti_raw``
     kitti_odometry/   see ``depthrepro.synth.kitti_odometry``
     nyuv2/            see ``depthrepro.synth.nyuv2``
+    euroc/            see ``depthrepro.synth.euroc``
     manifest.json     preset, seed and each format's folder and summary
 
 Every format folder has its own ``manifest.json`` and ``figure_sheet.png``. All bytes depend only on
@@ -19,6 +20,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from depthrepro.io.atomic import atomic_write_text
+from depthrepro.synth.euroc import render_euroc
 from depthrepro.synth.kitti_odometry import render_kitti_odometry
 from depthrepro.synth.kitti_raw import render_kitti_raw
 from depthrepro.synth.nyuv2 import render_nyuv2
@@ -27,12 +29,13 @@ FORMATS: dict[str, Callable[..., dict]] = {
     "kitti_raw": render_kitti_raw,
     "kitti_odometry": render_kitti_odometry,
     "nyuv2": render_nyuv2,
+    "euroc": render_euroc,
 }
 """Format folder name to its renderer ``(root, preset, seed, workers) -> summary``."""
 
 
 def render_world(root: Path, preset: str = "default", seed: int = 0, workers: int | None = None) -> dict:
-    """Render all three formats under ``root`` (``root/<format>``) and write ``root/manifest.json``.
+    """Render every format of ``FORMATS`` under ``root`` (``root/<format>``) and write ``root/manifest.json``.
 
     Returns ``{"root", "preset", "seed", "formats": {name: summary}, "seconds"}`` where each summary is
     the format renderer's (with its own ``seconds``). ``workers`` as in ``render_kitti_raw``.

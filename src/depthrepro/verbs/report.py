@@ -19,6 +19,7 @@ from depthrepro.report.page import ProtocolEntry, report_page
 from depthrepro.report.pose_figures import pose_trajectory_figures
 from depthrepro.report.result_figures import Scored, depth_figures, training_curve_figure
 from depthrepro.report.tables import load_table_protocol, load_table_specs
+from depthrepro.report.unscored_runs import UnscoredRun
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -29,6 +30,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="records of `depthrepro pose-ablation` (GasMono's refined vs raw COLMAP poses)")
     p.add_argument("--dynamic-regions", type=Path, nargs="*", default=[],
                    help="metrics JSON files under protocols with a dynamic region, shown side by side")
+    p.add_argument("--unscored-runs", type=Path, nargs="*", default=[],
+                   help="train.json of runs no table scores; their params files say why under `unscored`")
     p.add_argument("--dataset", required=True, help="key of params/datasets.yaml")
     p.add_argument("--profile", required=True)
     p.add_argument("--out", type=Path, required=True, help="the page, results/report.html")
@@ -52,6 +55,20 @@ def _method_params(params_dir: Path, scored: list[Scored]) -> dict[str, dict[str
             raise SystemExit(f"{path}: no params file for method {method!r} of the metrics files")
         params[method] = yaml.safe_load(path.read_text())
     return params
+
+
+def _unscored_runs(params_dir: Path, paths: list[Path]) -> list[UnscoredRun]:
+    runs = []
+    for path in paths:
+        record = _read_json(path, "training record")
+        params_path = params_dir / "methods" / f"{record['method']}.yaml"
+        if not params_path.is_file():
+            raise SystemExit(f"{params_path}: no params file for the run {path}")
+        reason = yaml.safe_load(params_path.read_text()).get("unscored")
+        if not reason:
+            raise SystemExit(f"{params_path}: no `unscored` reason, yet {path} is given as a run no table scores")
+        runs.append((path, record, " ".join(str(reason).split())))
+    return runs
 
 
 def _protocols(scored: list[Scored], table_protocols: list[str], protocols_file: Path) -> list[ProtocolEntry]:
@@ -97,9 +114,10 @@ def run(args: argparse.Namespace) -> int:
     protocols_file = args.params_dir / "protocols.yaml"
 
     depth_scored = [(path, record) for path, record in scored if record["protocol"].get("kind") != "pose"]
+    unscored = _unscored_runs(args.params_dir, args.unscored_runs)
     figures = [*depth_figures(depth_scored, _method_params(args.params_dir, depth_scored), protocols_file,
                               args.figure_images),
-               training_curve_figure(_train_records(scored), args.results_dir),
+               training_curve_figure(_train_records(scored) + [record for _, record, _ in unscored], args.results_dir),
                *pose_trajectory_figures(scored)]
     args.figures_dir.mkdir(parents=True, exist_ok=True)  # the rule's output folder, even with no figure drawn
     for figure in figures:
@@ -110,7 +128,7 @@ def run(args: argparse.Namespace) -> int:
     ablations = [(path, _read_json(path, "pose-ablation record")) for path in args.pose_ablation]
     dynamic = [(path, _read_json(path)) for path in args.dynamic_regions]
     page = report_page(title, datasets[args.dataset]["source"] == "synthetic", tables, figures, protocols, scored,
-                       ablations, dynamic)
+                       ablations, dynamic, unscored)
     atomic_write_text(args.out, page)
     drawn = sum(figure.png is not None for figure in figures)
     print(f"{args.out}: {len(tables)} tables, {drawn} figures, {len(scored)} reproduced numbers")

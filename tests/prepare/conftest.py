@@ -1,4 +1,4 @@
-"""The tiny synthetic world in its three formats, rendered once per session for the data-preparation tests.
+"""The tiny synthetic world in all its formats, rendered once per session for the data-preparation tests.
 
 Tests read these trees and never write into them (outputs go to their own temporary folders).
 """

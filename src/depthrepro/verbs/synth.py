@@ -1,4 +1,4 @@
-"""`depthrepro synth`: render the synthetic world (KITTI raw, KITTI odometry and NYUv2 formats)."""
+"""`depthrepro synth`: render the synthetic world (KITTI raw, KITTI odometry, NYUv2 and EuRoC formats)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from depthrepro.synth.world import render_world
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--preset", default="default", help="world size preset (tiny, default)")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--out", type=Path, required=True, help="world root: <out>/{kitti_raw,kitti_odometry,nyuv2}")
+    p.add_argument("--out", type=Path, required=True, help="world root: <out>/{kitti_raw,kitti_odometry,nyuv2,euroc}")
     p.add_argument("--workers", type=int, default=1)
 
 

@@ -1,4 +1,4 @@
-"""The tiny synthetic world (all three formats), rendered once in-process and once with two workers."""
+"""The tiny synthetic world (all its formats), rendered once in-process and once with two workers."""
 
 from __future__ import annotations
 

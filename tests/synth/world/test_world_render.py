@@ -1,4 +1,4 @@
-"""The whole world: one call renders three formats, bit-identically for a seed whatever the worker count."""
+"""The whole world: one call renders every format, bit-identically for a seed whatever the worker count."""
 
 from __future__ import annotations
 

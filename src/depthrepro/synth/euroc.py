@@ -43,7 +43,7 @@ from depthrepro.io.euroc import (
 )
 from depthrepro.io.kitti import write_split_file
 from depthrepro.synth.camera import CameraFrame, render_view
-from depthrepro.synth.figures import figure_sheet
+from depthrepro.synth.figures import write_figure_sheet
 from depthrepro.synth.indoor import Room, build_room, handheld_poses
 from depthrepro.synth.parallel import map_frames
 from depthrepro.synth.rig import rigid
@@ -187,10 +187,7 @@ def _write_figure_sheet(root: Path, sequences: list[EurocSequence]) -> None:
         grey3 = np.repeat(grey(rendered)[..., None], 3, axis=-1)
         shown.append((f"{sequence.spec.folder} cam0 frame {frame}",
                       CameraFrame(grey3, rendered.depth, rendered.object_id, rendered.dynamic)))
-    ok, sheet = cv2.imencode(".png", figure_sheet(shown))
-    if not ok:
-        raise RuntimeError(f"{root / 'figure_sheet.png'}: PNG encoding failed")
-    atomic_write_bytes(root / "figure_sheet.png", sheet.tobytes())
+    write_figure_sheet(root / "figure_sheet.png", shown)
 
 
 def render_euroc(root: Path, preset: str = "default", seed: int = 0, workers: int | None = None) -> dict:

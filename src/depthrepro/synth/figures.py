@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import cv2
 import numpy as np
 
+from depthrepro.io.atomic import atomic_write_bytes
 from depthrepro.synth.camera import CameraFrame
 
 MAX_SHEET_WIDTH = 1400
@@ -35,3 +38,11 @@ def figure_sheet(frames: list[tuple[str, CameraFrame]]) -> np.ndarray:
         cv2.putText(banner, label, (6, 16), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (0, 0, 0), 1, cv2.LINE_AA)
         rows.append(np.concatenate([banner, row], axis=0))
     return np.concatenate(rows, axis=0)
+
+
+def write_figure_sheet(path: Path, frames: list[tuple[str, CameraFrame]]) -> None:
+    """``figure_sheet(frames)`` as a PNG at ``path`` (atomic write)."""
+    ok, sheet = cv2.imencode(".png", figure_sheet(frames))
+    if not ok:
+        raise RuntimeError(f"{path}: PNG encoding failed")
+    atomic_write_bytes(path, sheet.tobytes())

@@ -66,7 +66,7 @@ from depthrepro.io.kitti_odometry import (
 )
 from depthrepro.synth.camera import CameraFrame
 from depthrepro.synth.drive import STREET_AHEAD, STREET_BEHIND, Drive
-from depthrepro.synth.figures import figure_sheet
+from depthrepro.synth.figures import write_figure_sheet
 from depthrepro.synth.kitti_raw import annotated_depth
 from depthrepro.synth.parallel import map_frames
 from depthrepro.synth.presets import FRAME_RATE_HZ, DriveSpec, Preset
@@ -319,10 +319,7 @@ def _write_figure_sheet(root: Path, preset: OdometryPreset, drives: list[Drive],
         mask = np.load(mvobj_mask_path(root, sequence, frame))
         shown.append((f"sequence {sequence:02d} frame {frame}: image_2 (moving objects magenta, loader crop cyan)",
                       _mask_overlay(rendered, mask)))
-    ok, sheet = cv2.imencode(".png", figure_sheet(shown))
-    if not ok:
-        raise RuntimeError(f"{root / 'figure_sheet.png'}: PNG encoding failed")
-    atomic_write_bytes(root / "figure_sheet.png", sheet.tobytes())
+    write_figure_sheet(root / "figure_sheet.png", shown)
 
 
 def render_kitti_odometry(root: Path, preset: str = "default", seed: int = 0, workers: int | None = None) -> dict:

@@ -39,7 +39,7 @@ from depthrepro.io.kitti import (
     write_velodyne,
 )
 from depthrepro.synth.drive import CAMERA_SIDES, Drive, build_drive, rig_for_date
-from depthrepro.synth.figures import figure_sheet
+from depthrepro.synth.figures import write_figure_sheet
 from depthrepro.synth.lidar import hdl64_elevations
 from depthrepro.synth.oxts import oxts_records
 from depthrepro.synth.parallel import map_frames
@@ -225,10 +225,7 @@ def render_kitti_raw(root: Path, preset: str = "default", seed: int = 0, workers
     picks = np.linspace(0, len(tasks) - 1, spec.figure_frames).round().astype(int)
     shown = [(f"{drives[tasks[i][2]].folder} frame {tasks[i][3]}",
               drives[tasks[i][2]].render_camera(tasks[i][3], CAMERA_SIDES["l"])) for i in picks]
-    ok, sheet = cv2.imencode(".png", figure_sheet(shown))
-    if not ok:
-        raise RuntimeError(f"{root / 'figure_sheet.png'}: PNG encoding failed")
-    atomic_write_bytes(root / "figure_sheet.png", sheet.tobytes())
+    write_figure_sheet(root / "figure_sheet.png", shown)
     manifest = _manifest(spec, seed, drives, splits)
     atomic_write_text(root / "manifest.json", json.dumps(manifest, indent=2, sort_keys=True) + "\n")
     return {

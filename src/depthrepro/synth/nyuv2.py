@@ -58,7 +58,7 @@ from depthrepro.io.nyuv2 import (
     write_nyu_split,
 )
 from depthrepro.synth.camera import CameraFrame, render_view
-from depthrepro.synth.figures import figure_sheet
+from depthrepro.synth.figures import write_figure_sheet
 from depthrepro.synth.indoor import Room, build_room, handheld_poses
 from depthrepro.synth.parallel import map_frames
 from depthrepro.synth.textures import texture_bank
@@ -215,10 +215,7 @@ def _write_figure_sheet(root: Path, preset: NyuPreset, seed: int) -> None:
         shown.append((f"Training/{scene.name} frame {frame}", scene.render(frame)))
     room, frame = held_out_views(preset)[0]
     shown.append(("Testing/color 0001", build_scene(preset.name, seed, room).render(frame)))
-    ok, sheet = cv2.imencode(".png", figure_sheet(shown))
-    if not ok:
-        raise RuntimeError(f"{root / 'figure_sheet.png'}: PNG encoding failed")
-    atomic_write_bytes(root / "figure_sheet.png", sheet.tobytes())
+    write_figure_sheet(root / "figure_sheet.png", shown)
 
 
 def render_nyuv2(root: Path, preset: str = "default", seed: int = 0, workers: int | None = None) -> dict:

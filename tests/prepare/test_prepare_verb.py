@@ -12,7 +12,7 @@ from depthrepro.verbs.prepare import STEPS
 
 
 def test_every_step_names_a_verb_module_with_its_arguments() -> None:
-    assert list(STEPS) == ["jpeg", "gt", "depth-hints", "colmap-poses", "--report"]
+    assert list(STEPS) == ["jpeg", "gt", "depth-hints", "colmap-poses", "odometry-tree", "nyu-tree", "--report"]
     for name, (module, _) in STEPS.items():
         verb = __import__(f"depthrepro.verbs.{module}", fromlist=["add_arguments", "run"])
         assert callable(verb.add_arguments) and callable(verb.run), name

@@ -56,6 +56,18 @@ def test_rows_seeds_delta_and_reasons(csv_path: Path) -> None:
     assert "Not comparable to the paper" in text and "Other" not in text
 
 
+def test_a_run_that_continues_another_is_compared_with_its_starting_weights(csv_path: Path) -> None:
+    """Online refinement starts from a trained run (`depends_on: {initial: ...}`): its init.pt is not untrained."""
+    records = [_record("final", 0, 0.20), _record("init", 0, 0.19)]
+    for record in records:
+        record["provenance"]["train"]["dependency.initial.sha256"] = "9" * 64
+    text = render_markdown("T", COLUMNS, load_reported(csv_path, "t1", COLUMNS), group_scores(records), CONTEXT)
+    assert "| monodepth2 | before refinement (init.pt) |" in text and "untrained (init.pt)" not in text
+    assert ("the refined network does NOT beat its starting weights, the trained model it continues "
+            "(abs_rel 0.200 vs 0.190)") in text
+    assert "weights init the trained weights of another run (`initial`, sha256 `999999999999`)" in text
+
+
 def test_real_data_tables_do_not_carry_the_synthetic_warning(csv_path: Path) -> None:
     text = render_markdown("T", COLUMNS, load_reported(csv_path, "t1", COLUMNS), {}, {**CONTEXT, "synthetic": False})
     assert "Not comparable" not in text

@@ -37,6 +37,16 @@ DESCRIPTOR_LABELS = {"pp": "PP"}
 OFFICIAL_STAGE = "official"
 """Checkpoint stage of an imported release (``depthrepro import-release``)."""
 STAGE_LABELS = {"final": "trained (final.pt)", "init": "untrained (init.pt)", OFFICIAL_STAGE: "official release"}
+CONTINUED_LABELS = {"final": "refined (final.pt)", "init": "before refinement (init.pt)"}
+"""Stage labels of a run that continues another run's trained weights (its `depends_on` names `initial`,
+e.g. FeatDepth's online refinement): its init.pt is that run's trained model, not an untrained one."""
+CONTINUED_DEPENDENCY = "dependency.initial.sha256"
+"""The training-record tag of a run that starts from another run's whole model."""
+
+
+def continues_a_run(train: dict[str, Any]) -> bool:
+    """Whether a training record's run started from another run's trained weights (see CONTINUED_LABELS)."""
+    return CONTINUED_DEPENDENCY in train
 MARK_LEGEND = "Per block of reported rows: **bold** best, underlined second best (recomputed from the numbers)."
 
 
@@ -197,8 +207,10 @@ class _Builder:
     def sanity(self) -> tuple[tuple[str, ...], tuple[tuple[str, ...], ...], tuple[str, ...]]:
         header = ("Method", "Weights", *(c.header for c in self.columns), "n")
         rows = []
+        continued = {method for (method, _), rep in self.scores.items()
+                     if rep.records and continues_a_run(rep.records[0]["provenance"].get("train", {}))}
         for (method, stage), rep in sorted(self.scores.items()):
-            label = STAGE_LABELS.get(stage, stage)
+            label = (CONTINUED_LABELS if method in continued else STAGE_LABELS).get(stage, stage)
             rows.append((method, label, *(cell.text for cell in self._reproduced_cells(rep)), str(len(rep.records))))
         verdicts = []
         column = self.columns[0]  # the table's headline metric (abs_rel for depth tables)
@@ -212,6 +224,10 @@ class _Builder:
                     continue
                 better = after < before if column.lower_is_better else after > before
                 verdict = "beats" if better else "does NOT beat"
+                if method in continued:
+                    verdicts.append(f"{method}: the refined network {verdict} its starting weights, the trained "
+                                    f"model it continues ({column.label} {after:.3f} vs {before:.3f}).")
+                    continue
                 verdicts.append(f"{method}: the trained network {verdict} the untrained one "
                                 f"({column.label} {after:.3f} vs {before:.3f}).")
         return header, tuple(rows), tuple(verdicts)
@@ -251,6 +267,12 @@ def _scaling_text(scaling: dict[str, Any]) -> str:
     return f"{scaling['kind']} ×{factor}"
 
 
+def _weights_init_text(train: dict[str, Any]) -> str:
+    if continues_a_run(train):
+        return f"the trained weights of another run (`initial`, sha256 `{train[CONTINUED_DEPENDENCY][:12]}`)"
+    return f"`{train.get('weights_init', '?')}`"
+
+
 def _record_line(method: str, stage: str, rec: dict[str, Any]) -> str:
     prov, train = rec["provenance"], rec["provenance"]["train"]
     dropped = rec.get("dropped_images") or []
@@ -266,7 +288,7 @@ def _record_line(method: str, stage: str, rec: dict[str, Any]) -> str:
                 f"`{prov['mlflow_run_id']}`.")
     return (f"{method} {stage} seed {train.get('seed', '?')}: {rec['num_images']} test images{dropped_text}, scaling "
             f"{_scaling_text(rec['scaling'])}; checkpoint sha256 "
-            f"`{prov['checkpoint.sha256'][:12]}`, weights init `{train.get('weights_init', '?')}`; "
+            f"`{prov['checkpoint.sha256'][:12]}`, weights init {_weights_init_text(train)}; "
             f"git `{prov['git.commit'][:12]}` (dirty: {prov['git.dirty']}); code digest train "
             f"`{train.get('code.digest', '?')}`, score `{prov['code.digest']}`; MLflow runs: train "
             f"`{train.get('mlflow_run_id', '?')}`, score `{prov['mlflow_run_id']}`.")

@@ -29,8 +29,8 @@ from depthrepro.report.tables import (
 )
 
 NOT_COMPARABLE = ("**Not comparable to the paper.** Reproduced numbers come from the synthetic world "
-                  "(streets and rooms rendered in the real datasets' formats) under a smoke-scale CPU schedule; they show that "
-                  "the pipeline runs end to end, not whether the paper holds.")
+                  "(streets and rooms rendered in the real datasets' formats) under a smoke-scale CPU schedule; "
+                  "they show that the pipeline runs end to end, not whether the paper holds.")
 MISSING_CELL = "—"
 DESCRIPTOR_LABELS = {"pp": "PP"}
 """Header labels of descriptor columns that are not just the capitalised CSV name."""

@@ -16,7 +16,8 @@ from depthrepro.verbs.tree_sources import downloaded, require_sources, unpacked
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--catalogue", type=Path, default=Path("params/downloads.yaml"))
-    p.add_argument("--out", type=Path, required=True, help="tree root: Training/, Testing/, nyu_test, splits/, manifest.json")
+    p.add_argument("--out", type=Path, required=True,
+                   help="tree root: Training/, Testing/, nyu_test, splits/, manifest.json")
     p.add_argument("--sc-depth-root", type=Path, help="the unpacked SC-Depth NYU bundle (default: its unpack folder)")
     p.add_argument("--p2net-root", type=Path, help="the unpacked nyu_test.tar.gz (default: its unpack folder)")
     p.add_argument("--gasmono-splits", type=Path, help="folder of GasMono's {train,val,test}_files.txt")

@@ -28,7 +28,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     cat = args.catalogue
     given = {
-        "odometry root": (args.odometry_root or unpacked(cat, "data_odometry_color") / "dataset", "data_odometry_color"),
+        "odometry root": (args.odometry_root or unpacked(cat, "data_odometry_color") / "dataset",
+                          "data_odometry_color"),
         "annotated depth": (args.annotated_root or unpacked(cat, "data_depth_annotated"), "data_depth_annotated"),
         "odom splits": (args.odom_splits or downloaded(cat, "split_odom_train_files").parent, "split_odom_train_files"),
         "MonoRec training config": (args.monorec_train_config or downloaded(cat, "dynamic_multiframe_train_config"),

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from depthrepro.provenance.repo_state import file_sha256
+from depthrepro.io.file_hash import file_sha256
 from tiny_world import copy_run, run_snakemake, tool_env
 
 pytestmark = pytest.mark.e2e

@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 from depthrepro.provenance.audit import audit_metrics
-from depthrepro.provenance.repo_state import file_sha256
+from depthrepro.io.file_hash import file_sha256
 
 
 def _write(path: Path, text: str) -> str:

@@ -1,7 +1,9 @@
-"""The training loop: loss decreases, a killed run resumes bit-identically, NaN stops with a clear error."""
+"""The training loop: loss decreases, a killed run resumes bit-identically, NaN stops with a clear error,
+a kept epoch warm-starts another run."""
 
 from __future__ import annotations
 
+import copy
 from pathlib import Path
 
 import pytest
@@ -130,3 +132,32 @@ def test_two_process_gloo_ddp_trains_in_lockstep(tmp_path: Path) -> None:
     assert r1["losses"] == []  # only rank 0 logs
     losses = r0["losses"]
     assert len(losses) == 4 * 8 and sum(losses[-8:]) < 0.2 * sum(losses[:8])
+
+
+def test_kept_epoch_warm_starts_a_run_with_its_moments_and_the_new_rate(tmp_path: Path) -> None:
+    kept: dict[int, dict] = {}
+
+    def keep(epoch: int, optimizer: torch.optim.Optimizer) -> None:
+        kept[epoch] = {"optimizer": copy.deepcopy(optimizer.state_dict()), "epoch": epoch}  # as saved to disk
+
+    source = _fresh()
+    train(source, Points(), SCHEDULE, tmp_path / "source", 0, torch.device("cpu"), "fp", after_epoch=keep)
+    assert sorted(kept) == [1, 2, 3, 4]
+    moments = kept[2]["optimizer"]["state"]
+    assert all(s["step"] == 2 * 8 for s in moments.values())  # 2 epochs of 8 batches
+
+    rates: list[float] = []
+    fine_tune = Schedule(batch_size=4, num_epochs=1, learning_rate=1e-5, lr_schedule=LrSchedule(step_size=15),
+                         log_every=1)
+    result = train(_fresh(1), Points(), fine_tune, tmp_path / "warm", 0, torch.device("cpu"), "fp",
+                   log_metrics=lambda m, step: rates.append(m["lr"]), start_optimizer=kept[2]["optimizer"],
+                   after_epoch=keep)
+    assert result.steps == 8
+    assert rates == [1e-5] * 8  # the source's 3e-2 is not carried over
+    assert all(s["step"] == 3 * 8 for s in kept[1]["optimizer"]["state"].values())  # continued the counts
+
+
+def test_warm_start_of_another_model_is_refused(tmp_path: Path) -> None:
+    other = torch.optim.Adam(nn.Linear(2, 2).parameters()).state_dict()
+    with pytest.raises(ValueError, match="warm start's optimizer state does not fit"):
+        train(_fresh(), Points(), SCHEDULE, tmp_path, 0, torch.device("cpu"), "fp", start_optimizer=other)

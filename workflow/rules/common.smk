@@ -70,13 +70,18 @@ def method_params(method):
     return _load_yaml(path.relative_to(ROOT))
 
 
-def method_digest(method):
+def method_profile(method, profile=PROFILE):
+    """A method's profile (`profiles.<profile>` of its params file), with a clear error when missing."""
+    profiles = method_params(method).get("profiles", {})
+    if profile not in profiles:
+        raise KeyError(f"params/methods/{method}.yaml: no profile {profile!r}")
+    return profiles[profile]
+
+
+def method_digest(method, profile=PROFILE):
     """Digest of what a method's training reads from its params file (its profile, model and data keys)."""
-    p = method_params(method)
-    if PROFILE not in p.get("profiles", {}):
-        raise KeyError(f"params/methods/{method}.yaml: no profile {PROFILE!r}")
-    used = {k: v for k, v in p.items() if k != "profiles"}
-    used["profile"] = p["profiles"][PROFILE]
+    used = {k: v for k, v in method_params(method).items() if k != "profiles"}
+    used["profile"] = method_profile(method, profile)
     return json.dumps(used, sort_keys=True)
 
 
@@ -122,6 +127,8 @@ RAW_MANIFEST = f"{RAW_ROOT}/manifest.json"
 PREP = f"results/prepared/{DATASET}"
 RUN = f"{DATASET}/{PROFILE}"
 CKPT = f"results/checkpoints/{RUN}/{{method}}/seed{{seed}}"
+# Training runs of any profile: a profile may warm-start from a checkpoint another profile keeps.
+TRAIN_RUN = f"results/checkpoints/{DATASET}/{{profile}}/{{method}}/seed{{seed}}"
 PRED = f"results/predictions/{RUN}/{{method}}/seed{{seed}}/{{weights}}"
 METRICS = f"results/metrics/{RUN}/{{method}}/seed{{seed}}/{{weights}}"
 # An imported release does not depend on the dataset; its predictions and scores do (not on the profile).
@@ -179,9 +186,9 @@ COMPANION_FILES = [
 
 
 def init_weights(wildcards):
-    """The ImageNet weights file a method's training starts from under this profile (none for scratch)."""
+    """The ImageNet weights file a method's training starts from under its profile (none for scratch)."""
     p = method_params(wildcards.method)
-    profile = p["profiles"][PROFILE]
+    profile = method_profile(wildcards.method, wildcards.profile)
     if profile["weights_init"] != "pretrained":
         return []
     spec = profile.get("imagenet_weights", p["imagenet_weights"])

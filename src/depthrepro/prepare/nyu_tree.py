@@ -56,10 +56,10 @@ from depthrepro.io.nyuv2 import (
     read_nyu_split,
     training_image_path,
 )
+from depthrepro.io.file_hash import file_sha256
 from depthrepro.prepare.tree_layout import (
     LayoutError,
     completed_manifest,
-    file_sha256,
     numbered_files,
     raise_problems,
     symlink,

@@ -66,11 +66,11 @@ from depthrepro.io.kitti_odometry import (
     times_path,
     write_keyframes,
 )
+from depthrepro.io.file_hash import file_sha256
 from depthrepro.prepare.tree_layout import (
     LayoutError,
     completed_manifest,
     count_lines,
-    file_sha256,
     hard_link,
     numbered_files,
     raise_problems,

@@ -8,7 +8,6 @@ after an interrupted build redoes the (idempotent) linking and writes the manife
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from collections.abc import Callable
@@ -59,11 +58,6 @@ def count_lines(path: Path) -> int:
     """Non-blank lines of a text file."""
     with open(path, "rb") as handle:
         return sum(1 for line in handle if line.strip())
-
-
-def file_sha256(path: Path) -> str:
-    """Hex sha256 of a (small) file."""
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
 def _relative_target(src: Path, dst: Path) -> str:

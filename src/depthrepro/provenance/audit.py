@@ -10,7 +10,8 @@ import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from depthrepro.provenance.repo_state import dvc_hash, file_sha256
+from depthrepro.io.file_hash import file_sha256
+from depthrepro.provenance.repo_state import dvc_hash
 
 RAW_IMAGES = "raw images"
 """What a training run records as its image tree's hash when it reads a tree as downloaded or rendered (the

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import shutil
 import subprocess
 from pathlib import Path
@@ -31,15 +30,6 @@ def dvc_hash(dvc_file: Path) -> str:
         raise FileNotFoundError(f"{dvc_file}: not found; track the data with `depthrepro track-data`") from None
     except (KeyError, IndexError, TypeError, yaml.YAMLError) as err:
         raise ValueError(f"{dvc_file}: expected a DVC file with outs[0].md5 ({err})") from None
-
-
-def file_sha256(path: Path, chunk: int = 1 << 20) -> str:
-    """sha256 hex digest of a file's bytes."""
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while block := f.read(chunk):
-            h.update(block)
-    return h.hexdigest()
 
 
 def copy_worktree(repo: Path, work: Path) -> None:

@@ -42,11 +42,22 @@ CONTINUED_LABELS = {"final": "refined (final.pt)", "init": "before refinement (i
 e.g. FeatDepth's online refinement): its init.pt is that run's trained model, not an untrained one."""
 CONTINUED_DEPENDENCY = "dependency.initial.sha256"
 """The training-record tag of a run that starts from another run's whole model."""
+WARM_START_LABELS = {"final": "fine-tuned (final.pt)", "init": "warm start (init.pt)"}
+"""Stage labels of a run that warm-starts from weights another profile kept (e.g. monodepth2 1024x320)."""
+WARM_START = "warm_start.sha256"
+"""The training-record tag of a warm-started run (`warm_start.from` says which profile and epoch)."""
 
 
 def continues_a_run(train: dict[str, Any]) -> bool:
     """Whether a training record's run started from another run's trained weights (see CONTINUED_LABELS)."""
-    return CONTINUED_DEPENDENCY in train
+    return CONTINUED_DEPENDENCY in train or WARM_START in train
+
+
+def stage_labels(train: dict[str, Any]) -> dict[str, str]:
+    """Labels of a run's checkpoint stages: untrained/trained, or those of a continued run."""
+    if WARM_START in train:
+        return {**STAGE_LABELS, **WARM_START_LABELS}
+    return {**STAGE_LABELS, **CONTINUED_LABELS} if continues_a_run(train) else STAGE_LABELS
 MARK_LEGEND = "Per block of reported rows: **bold** best, underlined second best (recomputed from the numbers)."
 
 
@@ -207,10 +218,10 @@ class _Builder:
     def sanity(self) -> tuple[tuple[str, ...], tuple[tuple[str, ...], ...], tuple[str, ...]]:
         header = ("Method", "Weights", *(c.header for c in self.columns), "n")
         rows = []
-        continued = {method for (method, _), rep in self.scores.items()
-                     if rep.records and continues_a_run(rep.records[0]["provenance"].get("train", {}))}
+        labels = {method: stage_labels(rep.records[0]["provenance"].get("train", {}))
+                  for (method, _), rep in self.scores.items() if rep.records}
         for (method, stage), rep in sorted(self.scores.items()):
-            label = (CONTINUED_LABELS if method in continued else STAGE_LABELS).get(stage, stage)
+            label = labels.get(method, STAGE_LABELS).get(stage, stage)
             rows.append((method, label, *(cell.text for cell in self._reproduced_cells(rep)), str(len(rep.records))))
         verdicts = []
         column = self.columns[0]  # the table's headline metric (abs_rel for depth tables)
@@ -224,8 +235,9 @@ class _Builder:
                     continue
                 better = after < before if column.lower_is_better else after > before
                 verdict = "beats" if better else "does NOT beat"
-                if method in continued:
-                    verdicts.append(f"{method}: the refined network {verdict} its starting weights, the trained "
+                if labels.get(method) is not None and labels[method]["init"] != STAGE_LABELS["init"]:
+                    which = "fine-tuned" if labels[method]["final"] == WARM_START_LABELS["final"] else "refined"
+                    verdicts.append(f"{method}: the {which} network {verdict} its starting weights, the trained "
                                     f"model it continues ({column.label} {after:.3f} vs {before:.3f}).")
                     continue
                 verdicts.append(f"{method}: the trained network {verdict} the untrained one "
@@ -268,6 +280,9 @@ def _scaling_text(scaling: dict[str, Any]) -> str:
 
 
 def _weights_init_text(train: dict[str, Any]) -> str:
+    if WARM_START in train:
+        return (f"a warm start from the weights another run kept ({train.get('warm_start.from', '?')}, "
+                f"sha256 `{train[WARM_START][:12]}`)")
     if continues_a_run(train):
         return f"the trained weights of another run (`initial`, sha256 `{train[CONTINUED_DEPENDENCY][:12]}`)"
     return f"`{train.get('weights_init', '?')}`"

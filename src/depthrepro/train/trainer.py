@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,6 +23,8 @@ from depthrepro.train.optim import Schedule, build_lr_scheduler, build_optimizer
 from depthrepro.train.seeding import rng_state, set_rng_state
 
 MetricsLogger = Callable[[dict[str, float], int], None]
+EpochHook = Callable[[int, torch.optim.Optimizer], None]
+"""Called on rank 0 with the number of finished epochs and the optimizer, before `resume.pt` is saved."""
 
 
 class TrainingDiverged(RuntimeError):
@@ -100,14 +102,32 @@ def _optimise(step_module: torch.nn.Module, batch: dict, substep: int | None, op
     return loss, logs
 
 
+def load_optimizer_moments(optimizer: torch.optim.Optimizer, state: Mapping) -> None:
+    """Continue another run's optimizer: its moments and step counts, this run's learning rates.
+
+    As monodepth2's `--load_weights_folder` restores `adam.pth` while its scheduler (PyTorch 0.4) recomputes
+    every rate from the new run's `--learning_rate`. Raises ValueError when the parameter groups differ.
+    """
+    rates = [{k: g[k] for k in ("lr", "initial_lr") if k in g} for g in optimizer.param_groups]
+    try:
+        optimizer.load_state_dict(state)
+    except ValueError as err:
+        raise ValueError(f"the warm start's optimizer state does not fit this model: {err}") from err
+    for group, kept in zip(optimizer.param_groups, rates):
+        group.update(kept)
+
+
 def train(method: torch.nn.Module, dataset: torch.utils.data.Dataset, schedule: Schedule, work_dir: Path,
           seed: int, device: torch.device, fingerprint: str, log_metrics: MetricsLogger | None = None,
-          amp: bool = False) -> TrainResult:
+          amp: bool = False, start_optimizer: Mapping | None = None,
+          after_epoch: EpochHook | None = None) -> TrainResult:
     """Train `method` on `dataset`; under `torchrun` each process trains a shard with DDP.
 
     `work_dir/resume.pt` holds the state after the last finished epoch; it is resumed only when its
     `fingerprint` (config, code and data identity) equals this run's, and removed once training ends.
     `batch_size` is per process. `amp` enables float16 autocast with loss scaling on CUDA (ignored on CPU).
+    `start_optimizer`: the optimizer state of the run this one warm-starts from (see load_optimizer_moments),
+    used unless a resume state exists. `after_epoch` runs on rank 0 after each epoch (e.g. to keep its weights).
     A method may define `on_epoch_start(epoch)` (e.g. to freeze parts of itself), `param_groups(lr)` (parts at
     other learning rates) and `steps_per_batch(epoch)`: then each batch gets that many optimizer steps, the
     method's `training_step(batch, substep=i)` being called for each (GasMono's iterative self-distillation).
@@ -136,6 +156,8 @@ def train(method: torch.nn.Module, dataset: torch.utils.data.Dataset, schedule: 
         set_rng_state(state["rng"])
         start_epoch, step = state["epoch"], state["step"]
         print(f"resumed from {resume_path} at epoch {start_epoch}, step {step}", flush=True)
+    elif start_optimizer is not None:
+        load_optimizer_moments(optimizer, start_optimizer)
 
     sampler = (torch.utils.data.DistributedSampler(dataset, world, rank, shuffle=True, seed=seed, drop_last=True)
                if world > 1 else None)
@@ -192,6 +214,8 @@ def train(method: torch.nn.Module, dataset: torch.utils.data.Dataset, schedule: 
         if not step_at_start:
             scheduler.step()
         if rank == 0:
+            if after_epoch is not None:  # before resume.pt: a resumed run never skips an epoch's hook
+                after_epoch(epoch + 1, optimizer)
             save_atomic({"model": method.checkpoint_state(), "optimizer": optimizer.state_dict(),
                          "scheduler": scheduler.state_dict(), "scaler": scaler.state_dict(),
                          "loader_generator": loader_gen.get_state(), "rng": rng_state(), "epoch": epoch + 1,

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from depthrepro.geometry.stereo import STANDARD_STEREO_BASELINE
-from depthrepro.provenance.repo_state import file_sha256
+from depthrepro.io.file_hash import file_sha256
 
 EXTERNAL_STAGE = "external"
 

@@ -16,7 +16,8 @@ from depthrepro.io.released import release_files
 from depthrepro.methods.release_import import import_release
 from depthrepro.prepare.releases import load_releases
 from depthrepro.provenance.code_digest import code_digest
-from depthrepro.provenance.repo_state import file_sha256, git_state
+from depthrepro.io.file_hash import file_sha256
+from depthrepro.provenance.repo_state import git_state
 from depthrepro.train.trainer import save_atomic
 
 

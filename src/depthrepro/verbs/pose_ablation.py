@@ -31,7 +31,8 @@ from depthrepro.io.kitti_odometry import read_poses
 from depthrepro.io.nyuv2 import NyuSplitEntry, scene_poses_path
 from depthrepro.methods.checkpoint_file import load_trained
 from depthrepro.provenance.code_digest import code_digest
-from depthrepro.provenance.repo_state import dvc_hash, file_sha256, git_state
+from depthrepro.io.file_hash import file_sha256
+from depthrepro.provenance.repo_state import dvc_hash, git_state
 from depthrepro.provenance.tracking import tracked_run
 
 SOURCE_FRAMES = (-1, 1)

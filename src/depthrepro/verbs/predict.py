@@ -26,7 +26,7 @@ from depthrepro.data.formats import test_dataset, test_image_paths
 from depthrepro.geometry.camera import disp_to_depth
 from depthrepro.methods.checkpoint_file import load_trained
 from depthrepro.methods.config import stereo_training_baseline
-from depthrepro.provenance.repo_state import file_sha256
+from depthrepro.io.file_hash import file_sha256
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:

@@ -25,7 +25,8 @@ from depthrepro.evaluate.pose_score import PoseScore, score_pose_sequence
 from depthrepro.io.atomic import atomic_write_json
 from depthrepro.io.kitti_odometry import poses_path, read_poses
 from depthrepro.provenance.code_digest import code_digest
-from depthrepro.provenance.repo_state import dvc_hash, file_sha256, git_state
+from depthrepro.io.file_hash import file_sha256
+from depthrepro.provenance.repo_state import dvc_hash, git_state
 from depthrepro.provenance.tracking import tracked_run
 
 IDENTITY_KEYS = ("method", "params_name", "checkpoint_sha256", "checkpoint_stage", "checkpoint_path",

@@ -1,4 +1,9 @@
-"""`depthrepro train`: train a registered method; writes init.pt, final.pt and train.json."""
+"""`depthrepro train`: train a registered method; writes init.pt, final.pt, train.json and epochs/.
+
+A profile's `keep_epochs: [N, ...]` keeps the weights and optimizer state after those epochs as
+`epochs/epochN.pt`; another profile's `warm_start: {profile, epoch}` starts from such a file
+(`--warm-start`): its weights, and its optimizer's moments under this profile's learning rates.
+"""
 
 from __future__ import annotations
 
@@ -16,7 +21,8 @@ from depthrepro.methods.params_file import load_method_params, model_config
 from depthrepro.methods.registry import build_method
 from depthrepro.provenance.audit import images_tree_hash
 from depthrepro.provenance.code_digest import code_digest
-from depthrepro.provenance.repo_state import dvc_hash, file_sha256, git_state
+from depthrepro.io.file_hash import file_sha256
+from depthrepro.provenance.repo_state import dvc_hash, git_state
 from depthrepro.provenance.tracking import tracked_run
 from depthrepro.train.distributed import join_process_group
 from depthrepro.train.seeding import seed_everything
@@ -35,6 +41,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--coarse-poses", type=Path, help="COLMAP coarse-pose tree (data.format nyuv2)")
     p.add_argument("--dependency", action="append", default=[], metavar="NAME=CHECKPOINT",
                    help="a trained checkpoint this method starts from (params `depends_on`)")
+    p.add_argument("--warm-start", type=Path, metavar="CHECKPOINT",
+                   help="epochs/epochN.pt of the run named by the profile's `warm_start`")
     p.add_argument("--out", type=Path, required=True)
     p.add_argument("--threads", type=int, default=1, help="CPU threads of the job, shared by its processes")
     p.add_argument("--params-dir", type=Path, default=Path("params"))
@@ -56,6 +64,35 @@ def _dependencies(pairs: list[str], params: dict, path: Path) -> dict[str, Path]
         if not file.is_file():
             raise SystemExit(f"--dependency {name}: {file} does not exist")
     return given
+
+
+def _kept_epochs(prof: dict, where: str) -> frozenset[int]:
+    """The profile's `keep_epochs`, checked against its `num_epochs`."""
+    kept = prof.get("keep_epochs", [])
+    bad = [e for e in kept if not isinstance(e, int) or isinstance(e, bool) or not 1 <= e <= prof["num_epochs"]]
+    if not isinstance(kept, list) or bad:
+        raise SystemExit(f"{where}.keep_epochs: expected a list of epochs in 1..{prof['num_epochs']}, got {kept!r}")
+    return frozenset(kept)
+
+
+def _warm_start(path: Path | None, prof: dict, params_name: str, where: str) -> dict | None:
+    """The checkpoint of `--warm-start`, checked against the profile's `warm_start: {profile, epoch}`."""
+    wanted = prof.get("warm_start")
+    if wanted is not None and (not isinstance(wanted, dict) or set(wanted) != {"profile", "epoch"}):
+        raise SystemExit(f"{where}.warm_start: expected {{profile: NAME, epoch: N}}, got {wanted!r}")
+    if (wanted is None) != (path is None):
+        raise SystemExit(f"{where}.warm_start is {wanted!r}, but --warm-start gave {path}")
+    if path is None:
+        return None
+    if not path.is_file():
+        raise SystemExit(f"--warm-start: {path} does not exist (profile {wanted['profile']!r} keeps it when "
+                         f"its keep_epochs lists {wanted['epoch']})")
+    checkpoint = torch.load(path, map_location="cpu", weights_only=False)
+    found = (checkpoint.get("params_name"), checkpoint.get("epoch"))
+    if found != (params_name, wanted["epoch"]) or "optimizer" not in checkpoint:
+        raise SystemExit(f"--warm-start {path}: holds {found[0]!r} after epoch {found[1]!r}; {where}.warm_start "
+                         f"wants {params_name!r} after epoch {wanted['epoch']} with its optimizer state")
+    return checkpoint
 
 
 def _init_from_imagenet(method: torch.nn.Module, params: dict, prof: dict) -> str:
@@ -120,7 +157,13 @@ def _train(args: argparse.Namespace) -> int:
     dependencies = _dependencies(args.dependency, params, args.params_dir / "methods" / f"{args.method}.yaml")
     for name, path in dependencies.items():
         method.init_from_dependency(name, torch.load(path, map_location="cpu", weights_only=False))
-    args.out.mkdir(parents=True, exist_ok=True)
+    warm = _warm_start(args.warm_start, prof, args.method, where)
+    if warm is not None:
+        method.load_checkpoint_state(warm["state"])
+        warm_from = f"{prof['warm_start']['profile']} profile, epoch {warm['epoch']}"
+        weights_init = f"warm start ({warm_from})"
+    kept_epochs = _kept_epochs(prof, where)
+    (args.out / "epochs").mkdir(parents=True, exist_ok=True)
     checkpoint_meta = {"method": params.get("method", args.method), "params_name": args.method,
                        "model_cfg": model_cfg, "seed": args.seed,
                        "trained_with_stereo": bool(params["trained_with_stereo"]),
@@ -149,22 +192,34 @@ def _train(args: argparse.Namespace) -> int:
             "prepared.images": str(args.images),
             "device": str(device), "world_size": str(world), "torch": torch.__version__,
             "weights_init": weights_init,
-            **{f"dependency.{name}.sha256": file_sha256(path) for name, path in dependencies.items()}}
+            **{f"dependency.{name}.sha256": file_sha256(path) for name, path in dependencies.items()},
+            **({"warm_start.sha256": file_sha256(args.warm_start), "warm_start.from": warm_from}
+               if warm is not None else {})}
     run_params = {**{f"model.{k}": v for k, v in model_cfg.items()}, **{f"profile.{k}": v for k, v in prof.items()},
                   "train_samples": len(dataset)}
     fingerprint = json.dumps([model_cfg, prof, args.seed, digest, tags["data.md5"], tags["prepared.jpeg_sha256"],
-                              sorted((k, v) for k, v in tags.items() if k.startswith("dependency."))],
+                              sorted((k, v) for k, v in tags.items() if k.startswith(("dependency.", "warm_start.")))],
                              sort_keys=True, default=str)
     amp = bool(prof.get("amp", False))
+    start_optimizer = warm["optimizer"] if warm is not None else None
+
+    def keep(epoch: int, optimizer: torch.optim.Optimizer) -> None:
+        if epoch in kept_epochs:
+            save_atomic({**checkpoint_meta, "stage": f"epoch{epoch}", "epoch": epoch,
+                         "state": method.checkpoint_state(), "optimizer": optimizer.state_dict()},
+                        args.out / "epochs" / f"epoch{epoch}.pt")
+
     if rank != 0:  # other DDP processes train their shard; rank 0 logs and writes the files
-        train(method, dataset, schedule, args.out / "work", args.seed, device, fingerprint, amp=amp)
+        train(method, dataset, schedule, args.out / "work", args.seed, device, fingerprint, amp=amp,
+              start_optimizer=start_optimizer)
         return 0
     with tracked_run(args.results_dir, f"train/{args.method}/{args.dataset}/{args.profile}/seed{args.seed}",
                      tags, run_params) as mlrun:
         import mlflow
 
         result = train(method, dataset, schedule, args.out / "work", args.seed, device, fingerprint,
-                       log_metrics=lambda m, step: mlflow.log_metrics(m, step=step), amp=amp)
+                       log_metrics=lambda m, step: mlflow.log_metrics(m, step=step), amp=amp,
+                       start_optimizer=start_optimizer, after_epoch=keep)
         mlflow.log_metrics({"final_loss": result.final_loss, "samples_per_s": result.samples_per_s,
                             "data_wait_fraction": result.data_wait_fraction})
         save_atomic({**checkpoint_meta, "stage": "final", "epoch": result.epochs, "step": result.steps,

@@ -231,7 +231,8 @@ def test_registry_and_config_validation() -> None:
     assert make_featdepth(pose_input_size=[192, 640]).config.pose_input_size == (192, 640)
 
 
-@pytest.mark.parametrize("name", ["featdepth_autoencoder", "featdepth", "featdepth_refine", "featdepth_odom"])
+@pytest.mark.parametrize("name", ["featdepth_autoencoder", "featdepth", "featdepth_refine", "featdepth_odom",
+                                  "featdepth_m", "featdepth_m_refine"])
 def test_params_files(name: str) -> None:
     """Every profile gives a valid model config and schedule; dependencies and the ×36 factor agree."""
     path = REPO_ROOT / "params" / "methods" / f"{name}.yaml"
@@ -248,6 +249,46 @@ def test_params_files(name: str) -> None:
         protocol = load_protocol("kitti_eigen", REPO_ROOT / "params" / "protocols.yaml")
         factor = scaling_for(protocol, True, stereo_training_baseline(config)).factor
         assert factor == pytest.approx(36.0)             # FeatDepth's 0.015 baseline: 0.54 / 0.015
+
+
+def test_m_smoke_depth_range_only_moves_the_scale_gauge() -> None:
+    """The M smoke profiles shrink the depth range by 10 (ratio kept, paper range untouched): the same
+    as a 10x larger pose translation, which median scaling at evaluation cannot tell apart."""
+    ranges = {}
+    for name in ("featdepth_m", "featdepth_m_refine"):
+        params = yaml.safe_load((REPO_ROOT / "params" / "methods" / f"{name}.yaml").read_text())
+        assert not params["trained_with_stereo"]          # median scaling
+        assert (params["model"]["min_depth"], params["model"]["max_depth"]) == (0.1, 100.0)
+        for profile_name, profile in params["profiles"].items():
+            if profile_name != "smoke":
+                assert not {"min_depth", "max_depth"} & set(profile.get("model", {})), (name, profile_name)
+        smoke = {**params["model"], **params["profiles"]["smoke"]["model"]}
+        ranges[name] = (smoke["min_depth"], smoke["max_depth"])
+    assert ranges["featdepth_m"] == ranges["featdepth_m_refine"]  # refinement continues those weights
+    low, high = ranges["featdepth_m"]
+    assert high / low == pytest.approx(1000.0) and low == pytest.approx(0.01)
+
+    paper = with_extractor(make_featdepth(frame_ids=M, automask=True, disp_norm=True, **SMALL), 18)
+    smoke = with_extractor(make_featdepth(frame_ids=M, automask=True, disp_norm=True, min_depth=low,
+                                          max_depth=high, **SMALL), 18)
+    inputs = synthetic_batch(M)
+    generator = torch.Generator().manual_seed(1)
+    disp = torch.sigmoid(torch.randn(BATCH, 1, HEIGHT // 2, WIDTH // 2, generator=generator))
+    transforms = {f: torch.eye(4).repeat(BATCH, 1, 1) for f in (-1, 1)}
+    for f, T in transforms.items():
+        T[:, :3, 3] = 0.002 * f * torch.tensor([0.1, 0.05, 1.0])
+    scaled = {f: T.clone() for f, T in transforms.items()}
+    for T in scaled.values():
+        T[:, :3, 3] *= 0.1 / low
+    with torch.no_grad():
+        target_feature = paper.extractor(inputs[("color", 0, 0)])[0]
+        losses = []
+        for model, poses in ((paper, scaled), (smoke, transforms), (paper, transforms)):
+            torch.manual_seed(0)
+            losses.append((model.photometric_loss(inputs, disp, poses).item(),
+                           model.feature_metric_loss(inputs, disp, target_feature, poses).item()))
+    assert losses[1] == pytest.approx(losses[0], rel=1e-5)
+    assert losses[2][0] != pytest.approx(losses[0][0], rel=1e-3)  # the gauge does matter at fixed poses
 
 
 def test_state_dict_layout_is_the_official_one() -> None:

@@ -15,7 +15,6 @@ from pathlib import Path
 
 import pytest
 import yaml
-from depthrepro.io.file_hash import file_sha256
 from tiny_world import copy_run, run_snakemake, tool_env
 
 pytestmark = pytest.mark.e2e
@@ -28,6 +27,7 @@ def _dvc(work: Path, *args: str) -> subprocess.CompletedProcess:
                           capture_output=True, text=True)
 
 
+from depthrepro.io.file_hash import file_sha256
 def _ok(result: subprocess.CompletedProcess) -> str:
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]
     return result.stdout + result.stderr

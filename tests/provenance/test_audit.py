@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from depthrepro.provenance.audit import audit_metrics
 from depthrepro.io.file_hash import file_sha256
+from depthrepro.provenance.audit import audit_metrics
 
 
 def _write(path: Path, text: str) -> str:

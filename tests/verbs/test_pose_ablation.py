@@ -11,11 +11,11 @@ import pytest
 import torch
 
 from depthrepro.cli import main
+from depthrepro.io.file_hash import file_sha256
 from depthrepro.io.kitti_odometry import write_poses
 from depthrepro.io.nyuv2 import (NyuSplitEntry, cam_path, scene_poses_path, training_image_path, write_cam_txt,
                                  write_nyu_split)
 from depthrepro.methods.registry import build_method
-from depthrepro.io.file_hash import file_sha256
 from depthrepro.verbs.pose_ablation import compare
 
 CFG = {"height": 64, "width": 64}

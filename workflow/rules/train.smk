@@ -58,8 +58,8 @@ def train_inputs(wc):
         inputs["hints"] = f"{depth_hints_dir(wc.method, wc.profile)}/manifest.json"
     if method_format(wc.method) == "nyuv2":
         inputs["coarse_poses"] = f"{PREP}/colmap/manifest.json"
-    if warm_start(wc):
-        inputs["warm_start"] = warm_start(wc)[0]
+    if warm := warm_start(wc):
+        inputs["warm_start"] = warm[0]
     return inputs
 
 
@@ -72,8 +72,8 @@ def train_data_args(wc):
     if method_format(wc.method) == "nyuv2":
         args.append(f"--coarse-poses {PREP}/colmap")
     args += [f"--dependency {name}={path}" for name, path in dependencies(wc).items()]
-    if warm_start(wc):
-        args.append(f"--warm-start {warm_start(wc)[1]}")
+    if warm := warm_start(wc):
+        args.append(f"--warm-start {warm[1]}")
     return " ".join(args)
 
 

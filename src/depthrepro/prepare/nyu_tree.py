@@ -42,6 +42,7 @@ import numpy as np
 from PIL import Image
 
 from depthrepro.io.atomic import atomic_write_bytes
+from depthrepro.io.file_hash import file_sha256
 from depthrepro.io.nyu_h5 import IMAGE_SIZE as H5_IMAGE_SIZE
 from depthrepro.io.nyu_h5 import TEST_FOLDER as H5_FOLDER
 from depthrepro.io.nyu_h5 import read_h5_list
@@ -56,7 +57,6 @@ from depthrepro.io.nyuv2 import (
     read_nyu_split,
     training_image_path,
 )
-from depthrepro.io.file_hash import file_sha256
 from depthrepro.prepare.tree_layout import (
     LayoutError,
     completed_manifest,

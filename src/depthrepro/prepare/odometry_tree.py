@@ -50,6 +50,7 @@ import numpy as np
 from PIL import Image
 
 from depthrepro.io.atomic import atomic_write_bytes
+from depthrepro.io.file_hash import file_sha256
 from depthrepro.io.kitti_odometry import (
     ANNOTATED_MARGIN,
     MASK_SIZE,
@@ -66,7 +67,6 @@ from depthrepro.io.kitti_odometry import (
     times_path,
     write_keyframes,
 )
-from depthrepro.io.file_hash import file_sha256
 from depthrepro.prepare.tree_layout import (
     LayoutError,
     completed_manifest,

@@ -37,27 +37,27 @@ DESCRIPTOR_LABELS = {"pp": "PP"}
 OFFICIAL_STAGE = "official"
 """Checkpoint stage of an imported release (``depthrepro import-release``)."""
 STAGE_LABELS = {"final": "trained (final.pt)", "init": "untrained (init.pt)", OFFICIAL_STAGE: "official release"}
-CONTINUED_LABELS = {"final": "refined (final.pt)", "init": "before refinement (init.pt)"}
-"""Stage labels of a run that continues another run's trained weights (its `depends_on` names `initial`,
-e.g. FeatDepth's online refinement): its init.pt is that run's trained model, not an untrained one."""
 CONTINUED_DEPENDENCY = "dependency.initial.sha256"
-"""The training-record tag of a run that starts from another run's whole model."""
-WARM_START_LABELS = {"final": "fine-tuned (final.pt)", "init": "warm start (init.pt)"}
-"""Stage labels of a run that warm-starts from weights another profile kept (e.g. monodepth2 1024x320)."""
+"""The training-record tag of a run that starts from another run's whole model (its `depends_on` names
+`initial`, e.g. FeatDepth's online refinement)."""
 WARM_START = "warm_start.sha256"
-"""The training-record tag of a warm-started run (`warm_start.from` says which profile and epoch)."""
+"""The training-record tag of a run that warm-starts from weights another profile kept (e.g. Monodepth2
+1024x320); `warm_start.from` says which profile and epoch."""
+CONTINUED_LABELS = {
+    "refined": {"final": "refined (final.pt)", "init": "before refinement (init.pt)"},
+    "fine-tuned": {"final": "fine-tuned (final.pt)", "init": "warm start (init.pt)"},
+}
+"""Stage labels of a run that continues another run's trained weights: its init.pt is that trained model,
+not an untrained one."""
 
 
-def continues_a_run(train: dict[str, Any]) -> bool:
-    """Whether a training record's run started from another run's trained weights (see CONTINUED_LABELS)."""
-    return CONTINUED_DEPENDENCY in train or WARM_START in train
-
-
-def stage_labels(train: dict[str, Any]) -> dict[str, str]:
-    """Labels of a run's checkpoint stages: untrained/trained, or those of a continued run."""
+def continuation(train: dict[str, Any]) -> str | None:
+    """`fine-tuned` or `refined` when a training record's run continues another run's weights, else None."""
     if WARM_START in train:
-        return {**STAGE_LABELS, **WARM_START_LABELS}
-    return {**STAGE_LABELS, **CONTINUED_LABELS} if continues_a_run(train) else STAGE_LABELS
+        return "fine-tuned"
+    return "refined" if CONTINUED_DEPENDENCY in train else None
+
+
 MARK_LEGEND = "Per block of reported rows: **bold** best, underlined second best (recomputed from the numbers)."
 
 
@@ -218,10 +218,10 @@ class _Builder:
     def sanity(self) -> tuple[tuple[str, ...], tuple[tuple[str, ...], ...], tuple[str, ...]]:
         header = ("Method", "Weights", *(c.header for c in self.columns), "n")
         rows = []
-        labels = {method: stage_labels(rep.records[0]["provenance"].get("train", {}))
-                  for (method, _), rep in self.scores.items() if rep.records}
+        continued = {method: kind for (method, _), rep in self.scores.items()
+                     if rep.records and (kind := continuation(rep.records[0]["provenance"].get("train", {})))}
         for (method, stage), rep in sorted(self.scores.items()):
-            label = labels.get(method, STAGE_LABELS).get(stage, stage)
+            label = (CONTINUED_LABELS[continued[method]] if method in continued else STAGE_LABELS).get(stage, stage)
             rows.append((method, label, *(cell.text for cell in self._reproduced_cells(rep)), str(len(rep.records))))
         verdicts = []
         column = self.columns[0]  # the table's headline metric (abs_rel for depth tables)
@@ -235,10 +235,9 @@ class _Builder:
                     continue
                 better = after < before if column.lower_is_better else after > before
                 verdict = "beats" if better else "does NOT beat"
-                if labels.get(method) is not None and labels[method]["init"] != STAGE_LABELS["init"]:
-                    which = "fine-tuned" if labels[method]["final"] == WARM_START_LABELS["final"] else "refined"
-                    verdicts.append(f"{method}: the {which} network {verdict} its starting weights, the trained "
-                                    f"model it continues ({column.label} {after:.3f} vs {before:.3f}).")
+                if method in continued:
+                    verdicts.append(f"{method}: the {continued[method]} network {verdict} its starting weights, the "
+                                    f"trained model it continues ({column.label} {after:.3f} vs {before:.3f}).")
                     continue
                 verdicts.append(f"{method}: the trained network {verdict} the untrained one "
                                 f"({column.label} {after:.3f} vs {before:.3f}).")
@@ -283,7 +282,7 @@ def _weights_init_text(train: dict[str, Any]) -> str:
     if WARM_START in train:
         return (f"a warm start from the weights another run kept ({train.get('warm_start.from', '?')}, "
                 f"sha256 `{train[WARM_START][:12]}`)")
-    if continues_a_run(train):
+    if CONTINUED_DEPENDENCY in train:
         return f"the trained weights of another run (`initial`, sha256 `{train[CONTINUED_DEPENDENCY][:12]}`)"
     return f"`{train.get('weights_init', '?')}`"
 

@@ -12,11 +12,11 @@ import json
 from pathlib import Path
 
 from depthrepro.io.atomic import atomic_write_json
+from depthrepro.io.file_hash import file_sha256
 from depthrepro.io.released import release_files
 from depthrepro.methods.release_import import import_release
 from depthrepro.prepare.releases import load_releases
 from depthrepro.provenance.code_digest import code_digest
-from depthrepro.io.file_hash import file_sha256
 from depthrepro.provenance.repo_state import git_state
 from depthrepro.train.trainer import save_atomic
 

@@ -27,11 +27,11 @@ import torch
 from depthrepro.data.nyuv2 import NyuTrainDataset
 from depthrepro.evaluate.relative_pose_errors import ERROR_NAMES, SequenceErrors, pooled_summary, sequence_errors
 from depthrepro.io.atomic import atomic_write_json
+from depthrepro.io.file_hash import file_sha256
 from depthrepro.io.kitti_odometry import read_poses
 from depthrepro.io.nyuv2 import NyuSplitEntry, scene_poses_path
 from depthrepro.methods.checkpoint_file import load_trained
 from depthrepro.provenance.code_digest import code_digest
-from depthrepro.io.file_hash import file_sha256
 from depthrepro.provenance.repo_state import dvc_hash, git_state
 from depthrepro.provenance.tracking import tracked_run
 

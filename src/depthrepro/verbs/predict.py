@@ -24,9 +24,9 @@ import yaml
 from depthrepro.data.cross_dataset import CrossDatasetTest, load_test_input
 from depthrepro.data.formats import test_dataset, test_image_paths
 from depthrepro.geometry.camera import disp_to_depth
+from depthrepro.io.file_hash import file_sha256
 from depthrepro.methods.checkpoint_file import load_trained
 from depthrepro.methods.config import stereo_training_baseline
-from depthrepro.io.file_hash import file_sha256
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:

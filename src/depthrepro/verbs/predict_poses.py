@@ -19,9 +19,9 @@ import torch
 import yaml
 
 from depthrepro.data.kitti_odometry import KittiOdometryTestSamples, frame_path
+from depthrepro.io.file_hash import file_sha256
 from depthrepro.io.kitti_odometry import read_odom_split
 from depthrepro.methods.checkpoint_file import load_trained
-from depthrepro.io.file_hash import file_sha256
 
 IMAGE_EXT = "png"
 """KITTI odometry ships PNG frames; the odometry tree is read as it is (no JPEG conversion)."""

@@ -13,9 +13,9 @@ from depthrepro.evaluate.protocols import load_protocol
 from depthrepro.evaluate.score import score_depth
 from depthrepro.geometry.stereo import STANDARD_STEREO_BASELINE
 from depthrepro.io.atomic import atomic_write_json
+from depthrepro.io.file_hash import file_sha256
 from depthrepro.prepare.gt_export import load_gt_depths, load_region_masks
 from depthrepro.provenance.code_digest import code_digest
-from depthrepro.io.file_hash import file_sha256
 from depthrepro.provenance.repo_state import dvc_hash, git_state
 from depthrepro.provenance.tracking import tracked_run
 

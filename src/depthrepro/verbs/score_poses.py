@@ -23,9 +23,9 @@ import yaml
 from depthrepro.evaluate.pose_protocols import load_pose_protocol
 from depthrepro.evaluate.pose_score import PoseScore, score_pose_sequence
 from depthrepro.io.atomic import atomic_write_json
+from depthrepro.io.file_hash import file_sha256
 from depthrepro.io.kitti_odometry import poses_path, read_poses
 from depthrepro.provenance.code_digest import code_digest
-from depthrepro.io.file_hash import file_sha256
 from depthrepro.provenance.repo_state import dvc_hash, git_state
 from depthrepro.provenance.tracking import tracked_run
 

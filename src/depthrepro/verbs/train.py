@@ -17,11 +17,11 @@ import yaml
 
 from depthrepro.data.formats import DataSources, EvenSubset, training_dataset
 from depthrepro.io.atomic import atomic_write_json
+from depthrepro.io.file_hash import file_sha256
 from depthrepro.methods.params_file import load_method_params, model_config
 from depthrepro.methods.registry import build_method
 from depthrepro.provenance.audit import images_tree_hash
 from depthrepro.provenance.code_digest import code_digest
-from depthrepro.io.file_hash import file_sha256
 from depthrepro.provenance.repo_state import dvc_hash, git_state
 from depthrepro.provenance.tracking import tracked_run
 from depthrepro.train.distributed import join_process_group
@@ -69,8 +69,9 @@ def _dependencies(pairs: list[str], params: dict, path: Path) -> dict[str, Path]
 def _kept_epochs(prof: dict, where: str) -> frozenset[int]:
     """The profile's `keep_epochs`, checked against its `num_epochs`."""
     kept = prof.get("keep_epochs", [])
-    bad = [e for e in kept if not isinstance(e, int) or isinstance(e, bool) or not 1 <= e <= prof["num_epochs"]]
-    if not isinstance(kept, list) or bad:
+    valid = isinstance(kept, list) and all(isinstance(e, int) and not isinstance(e, bool)
+                                           and 1 <= e <= prof["num_epochs"] for e in kept)
+    if not valid:
         raise SystemExit(f"{where}.keep_epochs: expected a list of epochs in 1..{prof['num_epochs']}, got {kept!r}")
     return frozenset(kept)
 

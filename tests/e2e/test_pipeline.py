@@ -131,7 +131,7 @@ def test_a_network_edit_reruns_only_that_method(finished_run: Path) -> None:
     jobs = _dry_run_after_edit(finished_run, "src/depthrepro/nets/resnet_matching.py",
                                lambda t: t + "\n\ndef _edited() -> int:\n    return 1\n")
     trained = {j for j in jobs if j.startswith("train[")}
-    assert trained == {"train[method=manydepth, seed=0]"}, jobs
+    assert trained == {"train[profile=smoke, method=manydepth, seed=0]"}, jobs
     assert not any("monodepth2" in j for j in jobs), jobs
     assert {"synthesize", "prepare_jpeg", "export_gt"}.isdisjoint(jobs), jobs
 
@@ -139,7 +139,7 @@ def test_a_network_edit_reruns_only_that_method(finished_run: Path) -> None:
 def test_a_params_edit_reruns_only_the_jobs_reading_it(finished_run: Path) -> None:
     jobs = _dry_run_after_edit(finished_run, "params/methods/manydepth.yaml",
                                lambda t: t.replace("disparity_smoothness: 0.001", "disparity_smoothness: 0.002"))
-    assert {j for j in jobs if j.startswith("train[")} == {"train[method=manydepth, seed=0]"}, jobs
+    assert {j for j in jobs if j.startswith("train[")} == {"train[profile=smoke, method=manydepth, seed=0]"}, jobs
     protocols = _dry_run_after_edit(finished_run, "params/protocols.yaml",
                                     lambda t: t.replace("max_depth: 80.0", "max_depth: 79.0", 1))
     assert any(j.startswith("score[") for j in protocols) and not any(
@@ -150,7 +150,8 @@ def test_a_jpeg_edit_reruns_everything_downstream_of_it(finished_run: Path) -> N
     jobs = _dry_run_after_edit(finished_run, "src/depthrepro/prepare/jpeg.py",
                                lambda t: t + "\n\ndef _edited() -> int:\n    return 1\n")
     assert "prepare_jpeg" in jobs and "synthesize" not in jobs and "export_gt" not in jobs, jobs
-    assert {"train[method=manydepth, seed=0]", "train[method=monodepth2, seed=0]"} <= jobs, jobs
+    assert {"train[profile=smoke, method=manydepth, seed=0]",
+            "train[profile=smoke, method=monodepth2, seed=0]"} <= jobs, jobs
 
 
 def test_slurm_profile_plans_the_same_dag(repo_root: Path, tmp_path: Path) -> None:

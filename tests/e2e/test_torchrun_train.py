@@ -65,7 +65,7 @@ def _train_shell_commands(dry_run_output: str) -> dict[str, str]:
     """method → the shell command a dry run with -p prints for its train job."""
     commands = {}
     for block in dry_run_output.split("\nrule ")[1:]:
-        method = re.search(r"wildcards: method=(\w+)", block)
+        method = re.search(r"wildcards: (?:profile=\w+, )?method=(\w+)", block)
         shell = re.search(r"^(?:Shell command: )?(.*--method .*)$", block, flags=re.MULTILINE)
         if block.startswith("train:") and method and shell:
             commands[method.group(1)] = shell.group(1).strip()
@@ -136,7 +136,7 @@ def test_torchrun_trains_with_two_gloo_processes_and_rank_0_writes(repo_root: Pa
     record = json.loads((out / "train.json").read_text())
     assert record["world_size"] == "2"
     assert record["steps"] == 2 * (samples // 2)  # 2 epochs; each process trains its half, a sample per step
-    assert sorted(p.name for p in out.iterdir()) == ["final.pt", "init.pt", "train.json", "work"]
+    assert sorted(p.name for p in out.iterdir()) == ["epochs", "final.pt", "init.pt", "train.json", "work"]
     writes = {rank: (tmp_path / f"writes-rank{rank}.txt") for rank in (0, 1)}
     assert writes[0].read_text().split() == ["init.pt", "resume.pt", "resume.pt", "final.pt", "train.json"]
     assert not writes[1].exists()

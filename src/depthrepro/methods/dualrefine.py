@@ -58,8 +58,9 @@ POSE_UPDATE_TERM = (-1, -1)
 
 
 @dataclass(frozen=True)
-class DualRefineConfig:
-    """Model and loss options with the official defaults (`dualrefine/options.py`).
+class DualRefineConfig(RefinementOptions):
+    """Model and loss options with the official defaults (`dualrefine/options.py`); the network's own
+    options and their defaults are inherited from `nets.dualrefine.RefinementOptions`.
 
     `frame_ids`: reprojection-loss frames, `(0, -1, 1)` or `(0, -1)`; frame −1 is the matching
     frame. `solver`: "anderson" (the published method, as the official code runs on its own
@@ -72,20 +73,8 @@ class DualRefineConfig:
     width: int = 640
     frame_ids: tuple[int, ...] = (0, -1, 1)
     scales: tuple[int, ...] = (0, 1, 2, 3)
-    min_depth: float = 0.1
-    max_depth: float = 100.0
     disparity_smoothness: float = 1e-3
     freeze_teacher_epoch: int = 15
-    corr_radius: int = 8
-    num_levels: int = 3
-    gap_factor_depth_ratio: float = 8.0
-    num_pose_iter: int = 1
-    f_thres: int = 6
-    solver: str = "anderson"
-    phantom_grad: int = 1
-    tau: float = 1.0
-    num_depth_bins: int = 96
-    consistency_pose: str = "Tstar"
     tstar_d0_pair: bool = False
     dstar_t0_pair: bool = False
     avg_reprojection: bool = False
@@ -121,8 +110,7 @@ class DualRefineConfig:
 
     def refinement(self) -> RefinementOptions:
         """The network's options."""
-        names = {f.name for f in fields(RefinementOptions)}
-        return RefinementOptions(**{k: getattr(self, k) for k in names if hasattr(self, k)})
+        return RefinementOptions(**{f.name: getattr(self, f.name) for f in fields(RefinementOptions)})
 
 
 @register_method("dualrefine")

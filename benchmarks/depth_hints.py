@@ -13,8 +13,10 @@ reads them (the world's PNGs converted to JPEG with the pipeline's settings, the
 the exact depth on the hints' pixel grid, capped at 80 m. Abs_rel on the pixels where all 13 maps are valid
 (``prepare.hint_accuracy``), on each map's own pixels, coverage; then where the fused hint gains or loses
 against the best single matcher (by surface and by true disparity), how often it picks each matcher, and
-the oracle (the candidate closest to the truth per pixel). Writes benchmarks/results/depth_hints.json and
-depth_hints.md and prints the markdown.
+the oracle (the candidate closest to the truth per pixel). Sensor noise: the same pairs re-rendered with other
+pixel-noise levels (``--noise-levels``), left hints, fused against the best single matcher: whether the
+comparison depends on the noise. Writes benchmarks/results/depth_hints.json and depth_hints.md and prints the
+markdown.
 """
 
 from __future__ import annotations
@@ -40,7 +42,7 @@ from depthrepro.prepare.hint_accuracy import FUSED, MATCHER_NAMES, HintAccuracy,
 from depthrepro.prepare.jpeg import JpegSettings
 from depthrepro.prepare.report import EVAL_MAX_DEPTH_M, spread
 from depthrepro.prepare.synthetic_truth import kitti_raw_drives, resized_intrinsics, world_of
-from depthrepro.synth.camera import FAR, camera_windows, pixel_rays
+from depthrepro.synth.camera import FAR, SENSOR_NOISE, camera_windows, pixel_rays
 from depthrepro.synth.drive import CAMERA_SIDES, Drive
 from depthrepro.synth.raycast import cast
 from depthrepro.synth.scene import Material
@@ -112,10 +114,15 @@ def pipeline_image(png: Path, scratch: Path, height: int, width: int) -> np.ndar
     bgr = cv2.imread(str(png), cv2.IMREAD_COLOR)
     if bgr is None:
         raise OSError(f"{png}: cannot decode PNG")
+    return jpeg_hint_image(bgr, scratch / f"{png.parent.parent.name}_{png.stem}.jpg", height, width)
+
+
+def jpeg_hint_image(bgr: np.ndarray, path: Path, height: int, width: int) -> np.ndarray:
+    """``bgr`` (H, W, 3) uint8 written to ``path`` as JPEG with the pipeline's settings and read back as the
+    hints read an image."""
     ok, jpg = cv2.imencode(".jpg", bgr, JpegSettings().imwrite_params())
     if not ok:
-        raise OSError(f"{png}: JPEG encoding failed")
-    path = scratch / f"{png.parent.parent.name}_{png.stem}.jpg"
+        raise OSError(f"{path}: JPEG encoding failed")
     path.write_bytes(jpg.tobytes())
     return dh.load_hint_image(path, height, width)
 
@@ -172,6 +179,62 @@ def accuracy(root: Path, pairs: list[tuple[str, int]], height: int, width: int) 
     return summary
 
 
+def noise_study(root: Path, pairs: list[tuple[str, int]], height: int, width: int,
+                levels: list[float]) -> dict:
+    """Fused hint against the best single matcher with the world's images re-rendered at other sensor noise
+    levels (standard deviation, grey levels; the dataset's is ``SENSOR_NOISE``), left hints of ``pairs``.
+
+    At the dataset's level the re-rendered images must equal the stored PNGs (checked), so that row repeats
+    the accuracy study's left-image half."""
+    world = world_of(root)
+    if world is None:
+        raise SystemExit(f"{root}: not a synthetic world (no generator in manifest.json): the study re-renders it")
+    baseline = float(json.loads((root / "manifest.json").read_text())["stereo_baseline_m"])
+    drives = kitti_raw_drives(world)
+    fx = dh.hint_focal_length(width)
+    rows = {}
+    with tempfile.TemporaryDirectory() as scratch:
+        for level in levels:
+            totals = HintAccuracy(max_depth=EVAL_MAX_DEPTH_M * dh.HINT_BASELINE / baseline)
+            for folder, frame in pairs:
+                drive = drives[folder]
+                images = {}
+                for side, camera in CAMERA_SIDES.items():
+                    rgb = drive.render_camera(frame, camera, sensor_noise=level).rgb
+                    if level == SENSOR_NOISE:
+                        stored = cv2.imread(str(image_path(root, folder, frame, side, "png")), cv2.IMREAD_COLOR)
+                        if stored is None or not np.array_equal(stored[..., ::-1], rgb):
+                            raise SystemExit(f"{folder} frame {frame} {side}: re-render differs from the stored PNG")
+                    images[side] = jpeg_hint_image(np.ascontiguousarray(rgb[..., ::-1]),
+                                                   Path(scratch) / f"{side}.jpg", height, width)
+                selection = dh.select_depth_hint(images["l"], images["r"], "l", fx)
+                fx_grid = resized_intrinsics(drive.rig.K, drive.rig.width, drive.rig.height, width, height)[0, 0]
+                depth, _ = exact_hits(drive, frame, CAMERA_SIDES["l"], height, width)
+                totals.add(selection.hint[0], selection.candidate_depths,
+                           depth * (fx / fx_grid) * (dh.HINT_BASELINE / baseline))
+            summary = totals.summary()
+            best = summary["best_single_common"]
+            rows[f"{level:g}"] = {"abs_rel_common_fused": summary["maps"][FUSED]["abs_rel_common"],
+                                  "best_single_common": best,
+                                  "abs_rel_common_best_single": summary["maps"][best]["abs_rel_common"],
+                                  "fused_below_best_single_common": summary["fused_below_best_single_common"],
+                                  "coverage_fused": summary["maps"][FUSED]["coverage"],
+                                  "coverage_best_single": summary["maps"][best]["coverage"]}
+    return {"pairs": len(pairs), "dataset_noise": SENSOR_NOISE, "levels": rows}
+
+
+def noise_markdown(study: dict) -> str:
+    """The noise study's part of the results file."""
+    lines = [f"## Sensor noise ({study['pairs']} pairs, left hints, images re-rendered; the dataset's noise is "
+             f"{study['dataset_noise']:g} grey levels)", "",
+             "| noise (grey levels) | fused, common | best single, common | best single | fused coverage | "
+             "best single coverage |", "|---|---|---|---|---|---|"]
+    for level, row in study["levels"].items():
+        lines.append(f"| {level} | {row['abs_rel_common_fused']:.4f} | {row['abs_rel_common_best_single']:.4f} | "
+                     f"{row['best_single_common']} | {row['coverage_fused']:.3f} | {row['coverage_best_single']:.3f} |")
+    return "\n".join(lines + [""])
+
+
 def accuracy_markdown(summary: dict) -> str:
     """The accuracy part of the results file."""
     maps = summary["maps"]
@@ -213,6 +276,8 @@ def main() -> None:
     p.add_argument("--image-ext", default="png")
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--accuracy-pairs", type=int, default=8, help="pairs of the accuracy study (0: skip it)")
+    p.add_argument("--noise-levels", type=float, nargs="*", default=[0.0, SENSOR_NOISE, 2 * SENSOR_NOISE],
+                   help="sensor noise levels of the re-rendering study, grey levels (none: skip it)")
     args = p.parse_args()
     split_file = args.split_file or args.root / "splits" / "eigen_zhou" / "train_files.txt"
     pairs = dh.split_pairs(split_file)[:args.pairs]
@@ -243,6 +308,9 @@ def main() -> None:
     if args.accuracy_pairs:
         result["accuracy"] = accuracy(args.root, spread(dh.split_pairs(split_file), args.accuracy_pairs),
                                       args.height, args.width)
+    if args.noise_levels:
+        result["noise_study"] = noise_study(args.root, spread(dh.split_pairs(split_file), args.accuracy_pairs or 8),
+                                            args.height, args.width, args.noise_levels)
     stages = "; ".join(f"{k} {v}" for k, v in result["per_hint_stage_seconds"].items())
     markdown = (
         "# Depth hints: throughput and accuracy\n\n"
@@ -258,6 +326,8 @@ def main() -> None:
     )
     if "accuracy" in result:
         markdown += "\n" + accuracy_markdown(result["accuracy"])
+    if "noise_study" in result:
+        markdown += "\n" + noise_markdown(result["noise_study"])
     RESULTS.mkdir(parents=True, exist_ok=True)
     atomic_write_json(RESULTS / "depth_hints.json", result)
     atomic_write_text(RESULTS / "depth_hints.md", markdown)

@@ -21,6 +21,7 @@ from depthrepro.io.kitti import (
     read_split_file,
     velodyne_path,
 )
+from depthrepro.synth.camera import SENSOR_NOISE
 from depthrepro.synth.drive import Drive
 from depthrepro.synth.oxts import EARTH_RADIUS
 from depthrepro.synth.presets import get_preset
@@ -143,3 +144,17 @@ def test_annotated_depth_is_exact_and_semi_dense(tiny_root: Path, tiny_drives: d
         assert 0.1 < density < 0.5
         np.testing.assert_allclose(gt[valid], exact[valid], atol=1.0 / 256)
         assert gt.max() <= 80.0
+
+
+def test_sensor_noise_level_is_a_parameter(tiny_root: Path, tiny_drives: dict[str, Drive]) -> None:
+    """The stored images use the default noise; other levels scale the same noise draw (clean image + noise)."""
+    folder, drive = next(iter(tiny_drives.items()))
+    stored = cv2.imread(str(image_path(tiny_root, folder, 0, "l", "png")), cv2.IMREAD_COLOR)[..., ::-1]
+    assert np.array_equal(drive.render_camera(0, 2).rgb, stored)
+    clean, once, twice = (drive.render_camera(0, 2, sensor_noise=s).rgb.astype(float)
+                          for s in (0.0, SENSOR_NOISE, 2 * SENSOR_NOISE))
+    inside = (clean > 10) & (clean < 245)  # away from clipping
+    noise_once, noise_twice = (once - clean)[inside], (twice - clean)[inside]
+    assert noise_once.std() == pytest.approx(SENSOR_NOISE, rel=0.1)
+    assert noise_twice.std() == pytest.approx(2 * SENSOR_NOISE, rel=0.1)
+    assert np.corrcoef(noise_once, noise_twice)[0, 1] > 0.9

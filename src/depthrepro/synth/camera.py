@@ -78,8 +78,10 @@ def camera_windows(geometry: Geometry, T_world_from_cam: np.ndarray, K: np.ndarr
 
 
 def render_view(geometry: Geometry, sun: np.ndarray, bank: TextureBank, T_world_from_cam: np.ndarray,
-                K: np.ndarray, width: int, height: int, noise_rng: np.random.Generator) -> CameraFrame:
-    """Ray-cast one pinhole image; colours get a slight lens blur and sensor noise, depth stays exact."""
+                K: np.ndarray, width: int, height: int, noise_rng: np.random.Generator,
+                sensor_noise: float = SENSOR_NOISE) -> CameraFrame:
+    """Ray-cast one pinhole image; colours get a slight lens blur and sensor noise (standard deviation
+    ``sensor_noise`` grey levels), depth stays exact."""
     R, origin = T_world_from_cam[:3, :3], T_world_from_cam[:3, 3]
     dirs = (pixel_rays(K, width, height) @ R.T).astype(np.float32)
     hits = cast(origin, dirs, geometry, camera_windows(geometry, T_world_from_cam, K, width, height), FAR)
@@ -100,7 +102,7 @@ def render_view(geometry: Geometry, sun: np.ndarray, bank: TextureBank, T_world_
     colour[hit] = lit_colour(albedo, surface.normal, sun, distance)
     colour[sky] = sky_colour(flat_dirs[sky], bank)
     image = cv2.GaussianBlur(colour.reshape(height, width, 3), (3, 3), OPTICS_SIGMA)
-    noise = (noise_rng.random(image.shape, dtype=np.float32) - 0.5) * np.float32(SENSOR_NOISE * np.sqrt(12.0))
+    noise = (noise_rng.random(image.shape, dtype=np.float32) - 0.5) * np.float32(sensor_noise * np.sqrt(12.0))
     image = image * 255.0 + noise
     rgb = np.clip(np.rint(image), 0, 255).astype(np.uint8)
     dynamic = geometry.object_is_dynamic(hits.object_id)

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from depthrepro.synth.camera import CameraFrame, render_view
+from depthrepro.synth.camera import SENSOR_NOISE, CameraFrame, render_view
 from depthrepro.synth.lidar import LidarSpec, hdl64_elevations, scan
 from depthrepro.synth.presets import DriveSpec, Preset, get_preset
 from depthrepro.synth.rig import Rig, invert_rigid, kitti_rig
@@ -57,12 +57,14 @@ class Drive:
         """(4, 4) ``T_to_from``: maps camera points at ``frame_from`` to camera coordinates at ``frame_to``."""
         return invert_rigid(self.T_world_from_camera(frame_to, camera)) @ self.T_world_from_camera(frame_from, camera)
 
-    def render_camera(self, frame: int, camera: int) -> CameraFrame:
-        """Exact render of camera 2 or 3 (or 0/1 in colour) at ``frame``: image, depth, ids, dynamic mask."""
+    def render_camera(self, frame: int, camera: int, sensor_noise: float = SENSOR_NOISE) -> CameraFrame:
+        """Exact render of camera 2 or 3 (or 0/1 in colour) at ``frame``: image, depth, ids, dynamic mask.
+        ``sensor_noise``: the pixel noise's standard deviation (grey levels); the dataset's images use the
+        default."""
         geometry = self.scene.geometry_at(float(self.trajectory.times[frame]))
         noise_rng = np.random.default_rng([self.seed, 303, self.index, frame, camera])
         return render_view(geometry, self.scene.sun, texture_bank(self.seed), self.T_world_from_camera(frame, camera),
-                           self.rig.K, self.rig.width, self.rig.height, noise_rng)
+                           self.rig.K, self.rig.width, self.rig.height, noise_rng, sensor_noise)
 
     def lidar_spec(self) -> LidarSpec:
         return LidarSpec(elevations_deg=hdl64_elevations(), azimuth_step_deg=self.preset.lidar_azimuth_step_deg)

@@ -38,7 +38,7 @@ import torch
 from depthrepro.io.atomic import atomic_write_json, atomic_write_text
 from depthrepro.io.kitti import SplitEntry, image_path, write_split_file
 from depthrepro.prepare import depth_hints as dh
-from depthrepro.prepare.hint_accuracy import FUSED, MATCHER_NAMES, HintAccuracy, format_summary
+from depthrepro.prepare.hint_accuracy import FUSED, MATCHER_NAMES, HintAccuracy, depth_in_hint_units, format_summary
 from depthrepro.prepare.jpeg import JpegSettings
 from depthrepro.prepare.report import EVAL_MAX_DEPTH_M, spread
 from depthrepro.prepare.synthetic_truth import kitti_raw_drives, resized_intrinsics, world_of
@@ -150,7 +150,7 @@ def accuracy(root: Path, pairs: list[tuple[str, int]], height: int, width: int) 
             for side, camera in CAMERA_SIDES.items():
                 selection = dh.select_depth_hint(left, right, side, fx)
                 depth, surface = exact_hits(drive, frame, camera, height, width)
-                gt = depth * (fx / fx_grid) * (dh.HINT_BASELINE / baseline)
+                gt = depth_in_hint_units(depth, fx_grid, width, baseline)
                 totals.add(selection.hint[0], selection.candidate_depths, gt)
                 maps = np.concatenate([selection.hint, selection.candidate_depths]).astype(np.float64)
                 truth = np.isfinite(gt) & (gt > 0) & (gt <= totals.max_depth)
@@ -211,7 +211,7 @@ def noise_study(root: Path, pairs: list[tuple[str, int]], height: int, width: in
                 fx_grid = resized_intrinsics(drive.rig.K, drive.rig.width, drive.rig.height, width, height)[0, 0]
                 depth, _ = exact_hits(drive, frame, CAMERA_SIDES["l"], height, width)
                 totals.add(selection.hint[0], selection.candidate_depths,
-                           depth * (fx / fx_grid) * (dh.HINT_BASELINE / baseline))
+                           depth_in_hint_units(depth, fx_grid, width, baseline))
             summary = totals.summary()
             best = summary["best_single_common"]
             rows[f"{level:g}"] = {"abs_rel_common_fused": summary["maps"][FUSED]["abs_rel_common"],

@@ -19,12 +19,19 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from depthrepro.prepare.depth_hints import MATCHER_PARAMS
+from depthrepro.prepare.depth_hints import HINT_BASELINE, MATCHER_PARAMS, hint_focal_length
 
 FUSED = "fused"
 MATCHER_NAMES: tuple[str, ...] = tuple(f"block {p['blockSize']}, {p['numDisparities']} disparities"
                                        for p in MATCHER_PARAMS)
 """Names of the single matchers, in ``MATCHER_PARAMS`` order."""
+
+
+def depth_in_hint_units(depth_m: np.ndarray, fx_grid: float, width: int, baseline_m: float) -> np.ndarray:
+    """Exact depth (metres) on the hints' ``width``-wide pixel grid, whose true focal length is ``fx_grid``
+    pixels, in the units of hints computed with focal ``hint_focal_length(width)`` and ``HINT_BASELINE``
+    from a rig of baseline ``baseline_m``."""
+    return depth_m * (hint_focal_length(width) / fx_grid) * (HINT_BASELINE / baseline_m)
 
 
 @dataclass

@@ -48,7 +48,7 @@ from depthrepro.prepare.depth_hints import (
     split_pairs,
 )
 from depthrepro.prepare.gt_export import GT_CAMERA, load_gt_depths
-from depthrepro.prepare.hint_accuracy import FUSED, HintAccuracy, format_summary
+from depthrepro.prepare.hint_accuracy import FUSED, HintAccuracy, depth_in_hint_units, format_summary
 from depthrepro.prepare.jpeg import JpegSettings, ijg_tables, imagemagick_command, read_jpeg_header
 from depthrepro.prepare.synthetic_truth import (
     World,
@@ -262,7 +262,7 @@ def hints_tree_section(tree: Path, trees: Trees, max_pairs: int) -> dict[str, An
             _, candidates = candidate_hint_depths(left, right, side, fx)
             fused = np.load(depth_hint_path(tree, folder, frame, side), allow_pickle=False)[0]
             exact = drive_depth(drive, frame, camera, width, height)
-            accuracy.add(fused, candidates[:, 0].numpy(), exact * (fx / fx_grid) * (HINT_BASELINE / baseline))
+            accuracy.add(fused, candidates[:, 0].numpy(), depth_in_hint_units(exact, fx_grid, width, baseline))
     section.update(status="measured", pairs_measured=len(pairs), **accuracy.summary())
     return section
 

@@ -127,15 +127,25 @@ def jpeg_hint_image(bgr: np.ndarray, path: Path, height: int, width: int) -> np.
     return dh.load_hint_image(path, height, width)
 
 
-def accuracy(root: Path, pairs: list[tuple[str, int]], height: int, width: int) -> dict:
-    """Fused hints against the single matchers on ``pairs`` of the synthetic world at ``root`` (see module doc)."""
+def synthetic_drives(root: Path) -> tuple[dict[str, Drive], float]:
+    """The drives of the synthetic world at ``root``, by folder, and its stereo baseline (metres)."""
     world = world_of(root)
     if world is None:
-        raise SystemExit(f"{root}: not a synthetic world (no generator in manifest.json): accuracy needs its depth")
-    baseline = float(json.loads((root / "manifest.json").read_text())["stereo_baseline_m"])
-    drives = kitti_raw_drives(world)
+        raise SystemExit(f"{root}: not a synthetic world (no generator in manifest.json): the accuracy studies "
+                         "need its exact depth")
+    return kitti_raw_drives(world), float(json.loads((root / "manifest.json").read_text())["stereo_baseline_m"])
+
+
+def capped_accuracy(baseline: float) -> HintAccuracy:
+    """Sums of the hint comparison, the ground truth capped at the evaluation's depth cap in hint units."""
+    return HintAccuracy(max_depth=EVAL_MAX_DEPTH_M * dh.HINT_BASELINE / baseline)
+
+
+def accuracy(root: Path, pairs: list[tuple[str, int]], height: int, width: int) -> dict:
+    """Fused hints against the single matchers on ``pairs`` of the synthetic world at ``root`` (see module doc)."""
+    drives, baseline = synthetic_drives(root)
     fx = dh.hint_focal_length(width)
-    totals = HintAccuracy(max_depth=EVAL_MAX_DEPTH_M * dh.HINT_BASELINE / baseline)
+    totals = capped_accuracy(baseline)
     groups = [*SURFACES, f"true disparity > {NEAR_DISPARITY} px", f"true disparity <= {NEAR_DISPARITY} px"]
     group_error = np.zeros((len(groups), 1 + len(MATCHER_NAMES)))
     group_pixels = np.zeros(len(groups), np.int64)
@@ -186,16 +196,12 @@ def noise_study(root: Path, pairs: list[tuple[str, int]], height: int, width: in
 
     At the dataset's level the re-rendered images must equal the stored PNGs (checked), so that row repeats
     the accuracy study's left-image half."""
-    world = world_of(root)
-    if world is None:
-        raise SystemExit(f"{root}: not a synthetic world (no generator in manifest.json): the study re-renders it")
-    baseline = float(json.loads((root / "manifest.json").read_text())["stereo_baseline_m"])
-    drives = kitti_raw_drives(world)
+    drives, baseline = synthetic_drives(root)
     fx = dh.hint_focal_length(width)
     rows = {}
     with tempfile.TemporaryDirectory() as scratch:
         for level in levels:
-            totals = HintAccuracy(max_depth=EVAL_MAX_DEPTH_M * dh.HINT_BASELINE / baseline)
+            totals = capped_accuracy(baseline)
             for folder, frame in pairs:
                 drive = drives[folder]
                 images = {}

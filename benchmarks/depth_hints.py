@@ -204,12 +204,14 @@ def noise_study(root: Path, pairs: list[tuple[str, int]], height: int, width: in
     the accuracy study's left-image half."""
     drives, baseline = synthetic_drives(root)
     fx = dh.hint_focal_length(width)
-    rows = {}
+    totals = {level: capped_accuracy(baseline) for level in levels}
     with tempfile.TemporaryDirectory() as scratch:
-        for level in levels:
-            totals = capped_accuracy(baseline)
-            for folder, frame in pairs:
-                drive = drives[folder]
+        for folder, frame in pairs:
+            drive = drives[folder]
+            fx_grid = resized_intrinsics(drive.rig.K, drive.rig.width, drive.rig.height, width, height)[0, 0]
+            depth, _ = exact_hits(drive, frame, CAMERA_SIDES["l"], height, width)
+            gt = depth_in_hint_units(depth, fx_grid, width, baseline)
+            for level in levels:
                 images = {}
                 for side, camera in CAMERA_SIDES.items():
                     rgb = drive.render_camera(frame, camera, sensor_noise=level).rgb
@@ -220,18 +222,17 @@ def noise_study(root: Path, pairs: list[tuple[str, int]], height: int, width: in
                     images[side] = jpeg_hint_image(np.ascontiguousarray(rgb[..., ::-1]),
                                                    Path(scratch) / f"{side}.jpg", height, width)
                 selection = dh.select_depth_hint(images["l"], images["r"], "l", fx)
-                fx_grid = resized_intrinsics(drive.rig.K, drive.rig.width, drive.rig.height, width, height)[0, 0]
-                depth, _ = exact_hits(drive, frame, CAMERA_SIDES["l"], height, width)
-                totals.add(selection.hint[0], selection.candidate_depths,
-                           depth_in_hint_units(depth, fx_grid, width, baseline))
-            summary = totals.summary()
-            best = summary["best_single_common"]
-            rows[f"{level:g}"] = {"abs_rel_common_fused": summary["maps"][FUSED]["abs_rel_common"],
-                                  "best_single_common": best,
-                                  "abs_rel_common_best_single": summary["maps"][best]["abs_rel_common"],
-                                  "fused_below_best_single_common": summary["fused_below_best_single_common"],
-                                  "coverage_fused": summary["maps"][FUSED]["coverage"],
-                                  "coverage_best_single": summary["maps"][best]["coverage"]}
+                totals[level].add(selection.hint[0], selection.candidate_depths, gt)
+    rows = {}
+    for level, accumulated in totals.items():
+        summary = accumulated.summary()
+        best = summary["best_single_common"]
+        rows[f"{level:g}"] = {"abs_rel_common_fused": summary["maps"][FUSED]["abs_rel_common"],
+                              "best_single_common": best,
+                              "abs_rel_common_best_single": summary["maps"][best]["abs_rel_common"],
+                              "fused_below_best_single_common": summary["fused_below_best_single_common"],
+                              "coverage_fused": summary["maps"][FUSED]["coverage"],
+                              "coverage_best_single": summary["maps"][best]["coverage"]}
     return {"pairs": len(pairs), "dataset_noise": SENSOR_NOISE, "levels": rows}
 
 

@@ -51,6 +51,7 @@ def test_rows_seeds_delta_and_reasons(csv_path: Path) -> None:
     assert "| Monodepth2 | 192x640 | Reported | 0.115 | 0.877 | |" in text
     assert "| Monodepth2 | 96x320 | Reproduced (smoke, synthetic_kitti) | 0.250 ± 0.071 | 0.500 ± 0.000 | 2 |" in text
     assert "| Monodepth2 | | Δ Reproduced − Reported | +0.135 | -0.377 | |" in text
+    assert "- n: how many runs (training seeds, or scorings of a release) a row of ours averages" in text
     assert "not reproduced: manydepth is not implemented yet" in text
     assert "the trained network beats the untrained one (abs_rel 0.250 vs 0.550)" in text
     assert "Not comparable to the paper" in text and "Other" not in text

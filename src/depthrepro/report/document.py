@@ -59,6 +59,9 @@ def continuation(train: dict[str, Any]) -> str | None:
 
 
 MARK_LEGEND = "Per block of reported rows: **bold** best, underlined second best (recomputed from the numbers)."
+COUNT_LEGEND = ("n: how many runs (training seeds, or scorings of a release) a row of ours averages; where n > 1 its "
+                "cells are the mean ± the sample standard deviation over those runs, each listed below. The test "
+                "images behind each run are counted in that list.")
 
 
 @dataclass(frozen=True)
@@ -244,9 +247,8 @@ class _Builder:
         return header, tuple(rows), tuple(verdicts)
 
     def notes(self) -> tuple[str, ...]:
-        notes = []
-        if any(self.marks.values()):
-            notes.append(MARK_LEGEND)
+        notes = [MARK_LEGEND] if any(self.marks.values()) else []
+        notes.append(COUNT_LEGEND)
         percent = [c.label for c in self.columns if c.percent]
         if percent:
             notes.append(f"{', '.join(percent)} in percent, as the paper prints them; reproduced fractions "

@@ -134,7 +134,7 @@ def test_torchrun_trains_with_two_gloo_processes_and_rank_0_writes(repo_root: Pa
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-6000:]
 
     record = json.loads((out / "train.json").read_text())
-    assert record["world_size"] == "2"
+    assert record["world_size"] == "2" and record["torch.threads"] == "1"  # --threads 2 shared by 2 processes
     assert record["steps"] == 2 * (samples // 2)  # 2 epochs; each process trains its half, a sample per step
     assert sorted(p.name for p in out.iterdir()) == ["epochs", "final.pt", "init.pt", "train.json", "work"]
     writes = {rank: (tmp_path / f"writes-rank{rank}.txt") for rank in (0, 1)}

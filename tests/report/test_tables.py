@@ -57,6 +57,19 @@ def test_rows_seeds_delta_and_reasons(csv_path: Path) -> None:
     assert "Not comparable to the paper" in text and "Other" not in text
 
 
+def test_footer_names_where_each_run_trained(csv_path: Path) -> None:
+    """On a CPU the torch thread count changes the float reductions, so a run's line says it."""
+    one, two, old = _record("final", 0, 0.2), _record("final", 1, 0.3), _record("init", 0, 0.5)
+    one["provenance"]["train"].update({"device": "cpu", "world_size": "1", "torch.threads": "2"})
+    two["provenance"]["train"].update({"device": "cuda:0", "world_size": "2", "torch.threads": "4"})
+    text = render_markdown("T", COLUMNS, load_reported(csv_path, "t1", COLUMNS), group_scores([one, two, old]),
+                           CONTEXT)
+    assert "weights init `scratch`; trained on `cpu` with 2 torch thread(s); git" in text
+    assert "weights init `scratch`; trained on `cuda:0` by 2 processes, 4 torch thread(s) each; git" in text
+    assert "monodepth2 init seed 0: 3 test images, scaling median ×1.0; checkpoint sha256 `abababababab`, " \
+           "weights init `scratch`; git" in text  # a record from before the device was kept
+
+
 def test_a_run_that_continues_another_is_compared_with_its_starting_weights(csv_path: Path) -> None:
     """Online refinement starts from a trained run (`depends_on: {initial: ...}`): its init.pt is not untrained."""
     records = [_record("final", 0, 0.20), _record("init", 0, 0.19)]

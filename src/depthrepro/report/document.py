@@ -289,6 +289,18 @@ def _weights_init_text(train: dict[str, Any]) -> str:
     return f"`{train.get('weights_init', '?')}`"
 
 
+def _trained_on_text(train: dict[str, Any]) -> str:
+    """Where a run trained: device, processes and (on a CPU, where they change the weights) torch threads."""
+    if "device" not in train:
+        return ""
+    processes = int(train.get("world_size", "1"))
+    threads = train.get("torch.threads")
+    if processes > 1:
+        each = f", {threads} torch thread(s) each" if threads else ""
+        return f"; trained on `{train['device']}` by {processes} processes{each}"
+    return f"; trained on `{train['device']}`" + (f" with {threads} torch thread(s)" if threads else "")
+
+
 def _record_line(method: str, stage: str, rec: dict[str, Any]) -> str:
     prov, train = rec["provenance"], rec["provenance"]["train"]
     dropped = rec.get("dropped_images") or []
@@ -304,7 +316,7 @@ def _record_line(method: str, stage: str, rec: dict[str, Any]) -> str:
                 f"`{prov['mlflow_run_id']}`.")
     return (f"{method} {stage} seed {train.get('seed', '?')}: {rec['num_images']} test images{dropped_text}, scaling "
             f"{_scaling_text(rec['scaling'])}; checkpoint sha256 "
-            f"`{prov['checkpoint.sha256'][:12]}`, weights init {_weights_init_text(train)}; "
+            f"`{prov['checkpoint.sha256'][:12]}`, weights init {_weights_init_text(train)}{_trained_on_text(train)}; "
             f"git `{prov['git.commit'][:12]}` (dirty: {prov['git.dirty']}); code digest train "
             f"`{train.get('code.digest', '?')}`, score `{prov['code.digest']}`; MLflow runs: train "
             f"`{train.get('mlflow_run_id', '?')}`, score `{prov['mlflow_run_id']}`.")

@@ -192,6 +192,8 @@ def _train(args: argparse.Namespace) -> int:
             "prepared.jpeg_sha256": images_tree_hash(images_manifest),
             "prepared.images": str(args.images),
             "device": str(device), "world_size": str(world), "torch": torch.__version__,
+            # on a CPU the intra-op thread count sets the order of float reductions, hence the exact weights
+            "torch.threads": str(torch.get_num_threads()),
             "weights_init": weights_init,
             **{f"dependency.{name}.sha256": file_sha256(path) for name, path in dependencies.items()},
             **({"warm_start.sha256": file_sha256(args.warm_start), "warm_start.from": warm_from}

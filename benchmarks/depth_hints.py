@@ -22,7 +22,6 @@ markdown.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import tempfile
@@ -38,10 +37,10 @@ import torch
 from depthrepro.io.atomic import atomic_write_json, atomic_write_text
 from depthrepro.io.kitti import SplitEntry, image_path, write_split_file
 from depthrepro.prepare import depth_hints as dh
-from depthrepro.prepare.hint_accuracy import FUSED, MATCHER_NAMES, HintAccuracy, depth_in_hint_units, format_summary
+from depthrepro.prepare.hint_accuracy import FUSED, MATCHER_NAMES, depth_in_hint_units, format_summary
 from depthrepro.prepare.jpeg import JpegSettings
-from depthrepro.prepare.report import EVAL_MAX_DEPTH_M, spread
-from depthrepro.prepare.synthetic_truth import kitti_raw_drives, resized_intrinsics, world_of
+from depthrepro.prepare.report import EVAL_MAX_DEPTH_M, capped_hint_accuracy, spread
+from depthrepro.prepare.synthetic_truth import kitti_raw_drives, resized_intrinsics, stereo_baseline, world_of
 from depthrepro.synth.camera import FAR, SENSOR_NOISE, camera_windows, pixel_rays
 from depthrepro.synth.drive import CAMERA_SIDES, Drive
 from depthrepro.synth.raycast import cast
@@ -133,19 +132,14 @@ def synthetic_drives(root: Path) -> tuple[dict[str, Drive], float]:
     if world is None:
         raise SystemExit(f"{root}: not a synthetic world (no generator in manifest.json): the accuracy studies "
                          "need its exact depth")
-    return kitti_raw_drives(world), float(json.loads((root / "manifest.json").read_text())["stereo_baseline_m"])
-
-
-def capped_accuracy(baseline: float) -> HintAccuracy:
-    """Sums of the hint comparison, the ground truth capped at the evaluation's depth cap in hint units."""
-    return HintAccuracy(max_depth=EVAL_MAX_DEPTH_M * dh.HINT_BASELINE / baseline)
+    return kitti_raw_drives(world), stereo_baseline(world)
 
 
 def accuracy(root: Path, pairs: list[tuple[str, int]], height: int, width: int) -> dict:
     """Fused hints against the single matchers on ``pairs`` of the synthetic world at ``root`` (see module doc)."""
     drives, baseline = synthetic_drives(root)
     fx = dh.hint_focal_length(width)
-    totals = capped_accuracy(baseline)
+    totals = capped_hint_accuracy(baseline)
     groups = [*SURFACES, f"true disparity > {NEAR_DISPARITY} px", f"true disparity <= {NEAR_DISPARITY} px"]
     group_error = np.zeros((len(groups), 1 + len(MATCHER_NAMES)))
     group_pixels = np.zeros(len(groups), np.int64)
@@ -204,7 +198,7 @@ def noise_study(root: Path, pairs: list[tuple[str, int]], height: int, width: in
     the accuracy study's left-image half."""
     drives, baseline = synthetic_drives(root)
     fx = dh.hint_focal_length(width)
-    totals = {level: capped_accuracy(baseline) for level in levels}
+    totals = {level: capped_hint_accuracy(baseline) for level in levels}
     with tempfile.TemporaryDirectory() as scratch:
         for folder, frame in pairs:
             drive = drives[folder]

@@ -57,6 +57,7 @@ from depthrepro.prepare.synthetic_truth import (
     nyu_test_depth,
     odometry_depth,
     resized_intrinsics,
+    stereo_baseline,
     world_of,
 )
 from depthrepro.synth.drive import CAMERA_SIDES
@@ -238,6 +239,12 @@ def gt_file_section(path: Path, trees: Trees, max_images: int) -> dict[str, Any]
     return section
 
 
+def capped_hint_accuracy(baseline_m: float) -> HintAccuracy:
+    """Empty sums of the hint comparison, the ground truth capped at ``EVAL_MAX_DEPTH_M`` in the hint units of a
+    rig with baseline ``baseline_m``."""
+    return HintAccuracy(max_depth=EVAL_MAX_DEPTH_M * HINT_BASELINE / baseline_m)
+
+
 def hints_tree_section(tree: Path, trees: Trees, max_pairs: int) -> dict[str, Any]:
     """Fused hints of one hint tree and the 12 single matchers against the exact depth, on sampled pairs."""
     manifest = json.loads((tree / "manifest.json").read_text())
@@ -247,11 +254,11 @@ def hints_tree_section(tree: Path, trees: Trees, max_pairs: int) -> dict[str, An
     if world is None:
         section["status"] = NOT_SYNTHETIC
         return section
-    baseline = float(json.loads((world.root / "manifest.json").read_text())["stereo_baseline_m"])
+    baseline = stereo_baseline(world)
     drives = kitti_raw_drives(world)
     images_root, ext = Path(manifest["root"]), manifest.get("image_ext", "jpg")
     fx = hint_focal_length(width)
-    accuracy = HintAccuracy(max_depth=EVAL_MAX_DEPTH_M * HINT_BASELINE / baseline)
+    accuracy = capped_hint_accuracy(baseline)
     pairs = spread(split_pairs(Path(manifest["split_file"])), max_pairs)
     for folder, frame in pairs:
         left, right = (load_hint_image(image_path(images_root, folder, frame, side, ext), height, width)

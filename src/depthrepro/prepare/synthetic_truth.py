@@ -76,6 +76,15 @@ def drive_depth(drive: Drive, frame: int, camera: int, width: int | None = None,
     return exact_depth(geometry, drive.T_world_from_camera(frame, camera), K, width, height)
 
 
+def stereo_baseline(world: World) -> float:
+    """The stereo baseline (metres) of a synthetic KITTI raw tree, from its manifest."""
+    path = world.root / "manifest.json"
+    try:
+        return float(json.loads(path.read_text())["stereo_baseline_m"])
+    except KeyError:
+        raise ValueError(f"{path}: synthetic KITTI raw tree without stereo_baseline_m") from None
+
+
 def kitti_raw_drives(world: World) -> dict[str, Drive]:
     """The drives of a synthetic KITTI raw tree, by folder."""
     return load_drives(world.root)
